@@ -1,0 +1,671 @@
+"""Activation functions of the search space and their Hermite coefficients.
+
+Every activation σ comes with numpy and torch forms, its derivative, the Gaussian second moment
+``E[σ(√q z)²]`` and the normalized probabilists' Hermite coefficients
+
+    μ_r(σ_q) = E[σ(√q z) h_r(z)],   h_r = He_r / √(r!),   z ~ N(0, 1),
+
+so that ``σ(√q z) = Σ_r μ_r h_r(z)`` in L²(N(0,1)) and (Mehler's formula) for a centred Gaussian
+pair (u, v) of variances q, q and correlation ρ
+
+    E[σ(u) σ(v)] = Σ_r μ_r(σ_q)² ρ^r,        E[σ(u)²] = Σ_r μ_r(σ_q)²   (Parseval).
+
+How the coefficients are obtained (``hermite_coefficients``):
+
+* **exact** (sympy closed forms, then evaluated in float64) for relu, leaky_relu, identity and erf:
+  relu: μ0 = 1/√(2π), μ1 = 1/2, odd r ≥ 3 vanish, even r ≥ 2: μ_r = (−1)^{r/2+1}(r−3)!!/√(2π r!)
+  (Nguyen, Mondelli & Montúfar 2021), scaled by √q by homogeneity; leaky(a) = (1−a)·relu + a·x;
+  erf(a z), a = √q: by Stein's lemma E[σ He_r] = E[σ^{(r)}], which for odd r is
+  2a/√π · (1+2a²)^{−1/2} (r−2)!! (−2a²/(1+2a²))^{(r−1)/2}, and 0 for even r.
+* **Gauss–Hermite quadrature** (``GH_NODES`` nodes) for the smooth activations tanh, sigmoid,
+  swish and gelu; its accuracy (< 1e-10 for r ≤ 30, q ≤ 4) is asserted in the tests against
+  adaptive quadrature.
+* **adaptive quadrature split at the kink** (scipy ``quad``) for elu, whose derivative is not
+  smooth at 0 and where Gauss–Hermite converges only algebraically.
+
+Mixtures Σ β_k σ_k are convex combinations (β_k ≥ 0, Σ β_k = 1) and their coefficients are the
+same mixture of the components' coefficients, since μ_r is linear in σ.
+
+Derivative coefficients follow from Stein's lemma ``E[σ_q'(z) h_r(z)] = √(r+1) μ_{r+1}(σ_q)``,
+which holds in the weak sense for relu as well (``derivative_hermite_coefficients``).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import sympy as sp
+from scipy import integrate, special
+
+__all__ = [
+    "Activation",
+    "ActivationError",
+    "ACTIVATION_NAMES",
+    "GH_NODES",
+    "Mixture",
+    "parse_activation",
+    "get_activation",
+    "hermite_coefficients",
+    "hermite_coefficient_symbolic",
+    "derivative_hermite_coefficients",
+    "second_moment",
+    "default_weight_variance",
+    "normalized_hermite",
+]
+
+#: Number of Gauss–Hermite nodes used for smooth activations.
+GH_NODES = 240
+
+
+class ActivationError(ValueError):
+    """An activation name, parameter or Hermite request that the package does not support."""
+
+
+def _fmt(x: float) -> str:
+    """Shortest float text that round-trips (``repr``), without a trailing ``.0`` for integers."""
+    s = repr(float(x))
+    return s[:-2] if s.endswith(".0") else s
+
+
+class Activation(ABC):
+    """An activation σ: ℝ → ℝ with its forms, derivative and Gaussian statistics.
+
+    Subclasses are frozen dataclasses so that activations compare and hash by value.
+    """
+
+    name: str = ""
+    #: points x where σ or σ' is not smooth; numeric quadrature splits there
+    kinks: tuple[float, ...] = ()
+
+    @property
+    def token(self) -> str:
+        """The text form used in architecture strings, e.g. ``leaky_relu(0.2)``."""
+        return self.name
+
+    def __str__(self) -> str:
+        return self.token
+
+    @abstractmethod
+    def numpy(self, x: np.ndarray) -> np.ndarray:
+        """σ(x) in numpy (float64 in, float64 out)."""
+
+    @abstractmethod
+    def derivative_numpy(self, x: np.ndarray) -> np.ndarray:
+        """σ'(x) in numpy (the right derivative at kinks)."""
+
+    @abstractmethod
+    def torch(self, x):  # noqa: ANN001, ANN201 - torch is imported lazily
+        """σ(x) on a torch tensor (autograd-compatible)."""
+
+    def hermite_exact(self, r: int, q: sp.Expr) -> sp.Expr | None:
+        """Exact μ_r(σ_q) as a sympy expression, or None when no closed form is implemented."""
+        return None
+
+    def hermite_closed_form(self, r_max: int, q: float) -> np.ndarray | None:
+        """The same closed form as ``hermite_exact`` evaluated in float64 for r = 0..r_max (fast,
+        valid for r in the thousands), or None when there is none."""
+        return None
+
+    @property
+    def is_odd(self) -> bool:
+        """True when σ(−x) = −σ(x), so every even Hermite coefficient (and the mean) vanishes."""
+        return False
+
+    @property
+    def is_exact(self) -> bool:
+        """True when closed forms (``hermite_exact``/``hermite_closed_form``) are implemented."""
+        return self.hermite_closed_form(0, 1.0) is not None
+
+
+# ---------------------------------------------------------------------------------------------
+# The activations
+
+
+@dataclass(frozen=True)
+class ReLU(Activation):
+    name = "relu"
+    kinks = (0.0,)
+
+    def numpy(self, x):
+        return np.maximum(x, 0.0)
+
+    def derivative_numpy(self, x):
+        return (np.asarray(x) > 0).astype(np.float64)
+
+    def torch(self, x):
+        import torch
+
+        return torch.relu(x)
+
+    def hermite_exact(self, r, q):
+        return sp.sqrt(q) * _relu_mu(r)
+
+    def hermite_closed_form(self, r_max, q):
+        return math.sqrt(q) * _relu_mu_float(r_max)
+
+
+def _relu_mu(r: int) -> sp.Expr:
+    """μ_r of relu at q = 1 (closed form; Nguyen, Mondelli & Montúfar 2021, Lemma D.3)."""
+    if r == 0:
+        return 1 / sp.sqrt(2 * sp.pi)
+    if r == 1:
+        return sp.Rational(1, 2)
+    if r % 2 == 1:
+        return sp.Integer(0)
+    sign = (-1) ** (r // 2 + 1)
+    return sign * sp.factorial2(r - 3) / sp.sqrt(2 * sp.pi * sp.factorial(r))
+
+
+def _relu_mu_float(r_max: int) -> np.ndarray:
+    """float64 μ_0..μ_{r_max} of relu at q = 1 via log-gamma: (2k−1)!! = (2k)!/(2^k k!)."""
+    out = np.zeros(r_max + 1)
+    out[0] = 1.0 / math.sqrt(2 * math.pi)
+    if r_max >= 1:
+        out[1] = 0.5
+    for r in range(2, r_max + 1, 2):
+        k = (r - 2) // 2  # (r−3)!! = (2k−1)!!
+        log_df = math.lgamma(2 * k + 1) - k * math.log(2.0) - math.lgamma(k + 1)
+        mag = math.exp(log_df - 0.5 * (math.log(2 * math.pi) + math.lgamma(r + 1)))
+        out[r] = mag if (r // 2) % 2 == 1 else -mag
+    return out
+
+
+@dataclass(frozen=True)
+class LeakyReLU(Activation):
+    slope: float = 0.01
+    name = "leaky_relu"
+    kinks = (0.0,)
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.slope) and 0.0 <= self.slope < 1.0):
+            raise ActivationError(f"leaky_relu slope must lie in [0, 1), got {self.slope!r}")
+
+    @property
+    def token(self) -> str:
+        return f"leaky_relu({_fmt(self.slope)})"
+
+    def numpy(self, x):
+        return np.where(x > 0, x, self.slope * x)
+
+    def derivative_numpy(self, x):
+        return np.where(np.asarray(x) > 0, 1.0, self.slope)
+
+    def torch(self, x):
+        import torch.nn.functional as F
+
+        return F.leaky_relu(x, self.slope)
+
+    def hermite_exact(self, r, q):
+        a = sp.nsimplify(self.slope)
+        lin = sp.sqrt(q) if r == 1 else sp.Integer(0)
+        return (1 - a) * sp.sqrt(q) * _relu_mu(r) + a * lin
+
+    def hermite_closed_form(self, r_max, q):
+        out = (1.0 - self.slope) * math.sqrt(q) * _relu_mu_float(r_max)
+        if r_max >= 1:
+            out[1] += self.slope * math.sqrt(q)
+        return out
+
+
+@dataclass(frozen=True)
+class Identity(Activation):
+    name = "identity"
+
+    @property
+    def is_odd(self) -> bool:
+        return True
+
+    def numpy(self, x):
+        return np.asarray(x, dtype=np.float64) * 1.0
+
+    def derivative_numpy(self, x):
+        return np.ones_like(np.asarray(x, dtype=np.float64))
+
+    def torch(self, x):
+        return x
+
+    def hermite_exact(self, r, q):
+        return sp.sqrt(q) if r == 1 else sp.Integer(0)
+
+    def hermite_closed_form(self, r_max, q):
+        out = np.zeros(r_max + 1)
+        if r_max >= 1:
+            out[1] = math.sqrt(q)
+        return out
+
+
+@dataclass(frozen=True)
+class Erf(Activation):
+    name = "erf"
+
+    @property
+    def is_odd(self) -> bool:
+        return True
+
+    def numpy(self, x):
+        return special.erf(x)
+
+    def derivative_numpy(self, x):
+        return 2.0 / math.sqrt(math.pi) * np.exp(-np.asarray(x, dtype=np.float64) ** 2)
+
+    def torch(self, x):
+        import torch
+
+        return torch.erf(x)
+
+    def hermite_exact(self, r, q):
+        if r % 2 == 0:
+            return sp.Integer(0)
+        a2 = q  # a = √q, a² = q
+        k = r - 1
+        s = 1 + 2 * a2
+        val = 2 * sp.sqrt(a2) / sp.sqrt(sp.pi) / sp.sqrt(s) * sp.factorial2(k - 1) * (-2 * a2 / s) ** (k // 2)
+        return val / sp.sqrt(sp.factorial(r))
+
+    def hermite_closed_form(self, r_max, q):
+        out = np.zeros(r_max + 1)
+        s = 1.0 + 2.0 * q
+        for r in range(1, r_max + 1, 2):
+            j = (r - 1) // 2  # (r−2)!! = (2j−1)!! = (2j)!/(2^j j!)
+            log_df = math.lgamma(2 * j + 1) - j * math.log(2.0) - math.lgamma(j + 1)
+            log_mag = (math.log(2.0) + 0.5 * math.log(q) - 0.5 * math.log(math.pi) - 0.5 * math.log(s)
+                       + log_df + j * math.log(2 * q / s) - 0.5 * math.lgamma(r + 1))
+            out[r] = math.exp(log_mag) * (-1.0) ** j
+        return out
+
+
+@dataclass(frozen=True)
+class Tanh(Activation):
+    name = "tanh"
+
+    @property
+    def is_odd(self) -> bool:
+        return True
+
+    def numpy(self, x):
+        return np.tanh(x)
+
+    def derivative_numpy(self, x):
+        return 1.0 - np.tanh(x) ** 2
+
+    def torch(self, x):
+        import torch
+
+        return torch.tanh(x)
+
+
+@dataclass(frozen=True)
+class Sigmoid(Activation):
+    name = "sigmoid"
+
+    def numpy(self, x):
+        return special.expit(x)
+
+    def derivative_numpy(self, x):
+        s = special.expit(x)
+        return s * (1.0 - s)
+
+    def torch(self, x):
+        import torch
+
+        return torch.sigmoid(x)
+
+
+@dataclass(frozen=True)
+class Swish(Activation):
+    """swish / SiLU: x·sigmoid(x)."""
+
+    name = "swish"
+
+    def numpy(self, x):
+        return x * special.expit(x)
+
+    def derivative_numpy(self, x):
+        s = special.expit(x)
+        return s + x * s * (1.0 - s)
+
+    def torch(self, x):
+        import torch.nn.functional as F
+
+        return F.silu(x)
+
+
+@dataclass(frozen=True)
+class GELU(Activation):
+    """GELU in its exact (erf) form: x·Φ(x)."""
+
+    name = "gelu"
+
+    def numpy(self, x):
+        return x * special.ndtr(x)
+
+    def derivative_numpy(self, x):
+        x = np.asarray(x, dtype=np.float64)
+        return special.ndtr(x) + x * np.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
+
+    def torch(self, x):
+        import torch.nn.functional as F
+
+        return F.gelu(x)
+
+
+@dataclass(frozen=True)
+class ELU(Activation):
+    alpha: float = 1.0
+    name = "elu"
+    kinks = (0.0,)
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.alpha) and self.alpha > 0):
+            raise ActivationError(f"elu alpha must be a positive finite number, got {self.alpha!r}")
+
+    @property
+    def token(self) -> str:
+        return f"elu({_fmt(self.alpha)})"
+
+    def numpy(self, x):
+        x = np.asarray(x, dtype=np.float64)
+        return np.where(x > 0, x, self.alpha * np.expm1(np.minimum(x, 0.0)))
+
+    def derivative_numpy(self, x):
+        x = np.asarray(x, dtype=np.float64)
+        return np.where(x > 0, 1.0, self.alpha * np.exp(np.minimum(x, 0.0)))
+
+    def torch(self, x):
+        import torch.nn.functional as F
+
+        return F.elu(x, self.alpha)
+
+
+@dataclass(frozen=True)
+class Mixture(Activation):
+    """Convex mixture Σ_k β_k σ_k (β_k ≥ 0, Σ β_k = 1). Hermite coefficients mix linearly."""
+
+    components: tuple[tuple[float, Activation], ...] = ()
+    name = "mix"
+
+    def __post_init__(self) -> None:
+        if len(self.components) < 1:
+            raise ActivationError("a mixture needs at least one component")
+        weights = [w for w, _ in self.components]
+        if any((not math.isfinite(w)) or w < 0 for w in weights):
+            raise ActivationError(f"mixture weights must be finite and non-negative, got {weights}")
+        if abs(sum(weights) - 1.0) > 1e-9:
+            raise ActivationError(f"mixture weights must sum to 1 (convex mixture), got sum {sum(weights)!r}")
+        for _, act in self.components:
+            if not isinstance(act, Activation):
+                raise ActivationError(f"mixture component {act!r} is not an Activation")
+
+    @property
+    def token(self) -> str:
+        return "mix(" + ",".join(f"{_fmt(w)}*{a.token}" for w, a in self.components) + ")"
+
+    @property
+    def kinks(self) -> tuple[float, ...]:  # type: ignore[override]
+        return tuple(sorted({k for _, a in self.components for k in a.kinks}))
+
+    @property
+    def is_odd(self) -> bool:
+        return all(a.is_odd for _, a in self.components)
+
+    def numpy(self, x):
+        return sum(w * a.numpy(x) for w, a in self.components)
+
+    def derivative_numpy(self, x):
+        return sum(w * a.derivative_numpy(x) for w, a in self.components)
+
+    def torch(self, x):
+        return sum(w * a.torch(x) for w, a in self.components)
+
+
+_SIMPLE: dict[str, type[Activation]] = {
+    "relu": ReLU,
+    "identity": Identity,
+    "linear": Identity,
+    "erf": Erf,
+    "tanh": Tanh,
+    "sigmoid": Sigmoid,
+    "swish": Swish,
+    "silu": Swish,
+    "gelu": GELU,
+}
+_PARAM: dict[str, type[Activation]] = {"leaky_relu": LeakyReLU, "elu": ELU}
+
+#: Canonical activation names accepted by ``parse_activation`` (plus ``mix(...)``).
+ACTIVATION_NAMES: tuple[str, ...] = (
+    "relu", "leaky_relu", "tanh", "sigmoid", "swish", "gelu", "elu", "erf", "identity",
+)
+
+_NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+
+
+def _split_top_level(text: str, sep: str = ",") -> list[str]:
+    parts, depth, cur = [], 0, []
+    for ch in text:
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        if ch == sep and depth == 0:
+            parts.append("".join(cur))
+            cur = []
+        else:
+            cur.append(ch)
+    parts.append("".join(cur))
+    return parts
+
+
+def parse_activation(token: str) -> Activation:
+    """Parse an activation token: ``relu``, ``leaky_relu(0.2)``, ``elu(1)``, ``mix(0.5*relu,0.5*tanh)``.
+
+    Raises ActivationError naming the unknown or malformed part.
+    """
+    if isinstance(token, Activation):
+        return token
+    if not isinstance(token, str):
+        raise ActivationError(f"activation must be a string or Activation, got {type(token).__name__}")
+    t = token.strip()
+    if t in _SIMPLE:
+        return _SIMPLE[t]()
+    if t in _PARAM:
+        return _PARAM[t]()
+    m = re.fullmatch(r"([a-z_]+)\((.*)\)", t)
+    if m is None:
+        raise ActivationError(
+            f"unknown activation {token!r}; known: {', '.join(ACTIVATION_NAMES)} and mix(w*act,...)"
+        )
+    name, inner = m.group(1), m.group(2)
+    if name == "mix":
+        comps = []
+        for part in _split_top_level(inner):
+            mm = re.fullmatch(rf"\s*({_NUM})\s*\*\s*(.+?)\s*", part)
+            if mm is None:
+                raise ActivationError(f"malformed mixture component {part!r} in {token!r}; expected w*activation")
+            comps.append((float(mm.group(1)), parse_activation(mm.group(2))))
+        return Mixture(tuple(comps))
+    if name in _PARAM:
+        if re.fullmatch(rf"\s*{_NUM}\s*", inner) is None:
+            raise ActivationError(f"parameter {inner!r} of {name} in {token!r} is not a number")
+        return _PARAM[name](float(inner))
+    if name in _SIMPLE:
+        raise ActivationError(f"activation {name!r} takes no parameter (got {token!r})")
+    raise ActivationError(
+        f"unknown activation {name!r} in {token!r}; known: {', '.join(ACTIVATION_NAMES)} and mix(w*act,...)"
+    )
+
+
+def get_activation(spec: str | Activation) -> Activation:
+    """Return an Activation for a token or an Activation (identity)."""
+    return parse_activation(spec)
+
+
+# ---------------------------------------------------------------------------------------------
+# Hermite machinery
+
+
+def normalized_hermite(r_max: int, z: np.ndarray) -> np.ndarray:
+    """Rows h_0..h_{r_max} of normalized probabilists' Hermite polynomials He_r/√(r!) at z.
+
+    Stable three-term recurrence h_{r+1} = (z h_r − √r h_{r−1}) / √(r+1).
+    """
+    z = np.asarray(z, dtype=np.float64)
+    out = np.empty((r_max + 1,) + z.shape, dtype=np.float64)
+    out[0] = 1.0
+    if r_max >= 1:
+        out[1] = z
+    for r in range(1, r_max):
+        out[r + 1] = (z * out[r] - math.sqrt(r) * out[r - 1]) / math.sqrt(r + 1)
+    return out
+
+
+@lru_cache(maxsize=8)
+def _gh_rule(n: int) -> tuple[np.ndarray, np.ndarray]:
+    z, w = np.polynomial.hermite_e.hermegauss(n)
+    return z, w / math.sqrt(2 * math.pi)
+
+
+def _check_r(r_max: int) -> int:
+    if isinstance(r_max, bool) or not isinstance(r_max, (int, np.integer)):
+        raise ActivationError(f"Hermite order must be an integer, got {r_max!r}")
+    if r_max < 0:
+        raise ActivationError(f"Hermite order r must be >= 0, got {r_max}")
+    return int(r_max)
+
+
+def _check_q(q: float) -> float:
+    q = float(q)
+    if not (math.isfinite(q) and q > 0):
+        raise ActivationError(f"pre-activation variance q must be positive and finite, got {q!r}")
+    return q
+
+
+def _numeric_coefficients(act: Activation, r_max: int, q: float) -> np.ndarray:
+    sq = math.sqrt(q)
+    if not act.kinks:
+        z, w = _gh_rule(GH_NODES)
+        h = normalized_hermite(r_max, z)
+        return h @ (w * act.numpy(sq * z))
+    # piecewise smooth: adaptive quadrature on each smooth piece
+    breaks = [-np.inf] + [k / sq for k in act.kinks] + [np.inf]
+    out = np.zeros(r_max + 1)
+    phi = 1.0 / math.sqrt(2 * math.pi)
+    for r in range(r_max + 1):
+
+        def f(t: float, r: int = r) -> float:
+            h_r = normalized_hermite(r, np.array(t))[r]
+            return float(act.numpy(np.array(sq * t)) * h_r) * phi * math.exp(-0.5 * t * t)
+
+        tot = 0.0
+        for a, b in zip(breaks[:-1], breaks[1:]):
+            val, _ = integrate.quad(f, a, b, epsabs=1e-14, epsrel=1e-13, limit=400)
+            tot += val
+        out[r] = tot
+    return out
+
+
+@lru_cache(maxsize=4096)
+def _coefficients_cached(act: Activation, r_max: int, q: float) -> tuple[float, ...]:
+    if isinstance(act, Mixture):
+        total = np.zeros(r_max + 1)
+        for w, a in act.components:
+            total += w * np.asarray(_coefficients_cached(a, r_max, q))
+        return tuple(total)
+    closed = act.hermite_closed_form(r_max, q)
+    if closed is not None:
+        return tuple(closed)
+    vals = _numeric_coefficients(act, r_max, q)
+    if act.is_odd:
+        vals[0::2] = 0.0
+    return tuple(vals)
+
+
+def hermite_coefficients(act: str | Activation, r_max: int, q: float = 1.0) -> np.ndarray:
+    """μ_0..μ_{r_max} of σ_q(z) = σ(√q z), float64, shape (r_max+1,).
+
+    Exact closed forms where implemented, else quadrature (see module docstring).
+    """
+    act = parse_activation(act)
+    r_max = _check_r(r_max)
+    q = _check_q(q)
+    return np.array(_coefficients_cached(act, r_max, q))
+
+
+def hermite_coefficient_symbolic(act: str | Activation, r: int, q: sp.Expr | float = 1) -> sp.Expr:
+    """μ_r(σ_q) as a sympy expression: exact where a closed form exists, else a Float.
+
+    For a mixture the result is the same convex combination of the components' expressions.
+    """
+    act = parse_activation(act)
+    r = _check_r(r)
+    q_expr = sp.sympify(q) if not isinstance(q, float) else sp.nsimplify(q)
+    if isinstance(act, Mixture):
+        return sp.Add(*[sp.nsimplify(w) * hermite_coefficient_symbolic(a, r, q_expr) for w, a in act.components])
+    exact = act.hermite_exact(r, q_expr)
+    if exact is not None:
+        return sp.simplify(exact)
+    return sp.Float(hermite_coefficients(act, r, float(q_expr))[r], 15)
+
+
+def derivative_hermite_coefficients(act: str | Activation, r_max: int, q: float = 1.0) -> np.ndarray:
+    """Hermite coefficients of z ↦ σ'(√q z), from Stein's lemma:
+
+    E[σ'(√q z) h_r(z)] = √(r+1)/√q · μ_{r+1}(σ_q).
+    """
+    r_max = _check_r(r_max)
+    q = _check_q(q)
+    mu = hermite_coefficients(act, r_max + 1, q)
+    r = np.arange(r_max + 1)
+    return np.sqrt(r + 1.0) * mu[1:] / math.sqrt(q)
+
+
+@lru_cache(maxsize=1024)
+def _second_moment_cached(act: Activation, q: float) -> float:
+    sq = math.sqrt(q)
+    phi = 1.0 / math.sqrt(2 * math.pi)
+    if isinstance(act, (ReLU, LeakyReLU, Identity)):
+        c = hermite_coefficients(act, 1, q)
+        # E[relu(√q z)²] = q/2; leaky: q (1 + a²)/2; identity: q
+        if isinstance(act, ReLU):
+            return q / 2.0
+        if isinstance(act, LeakyReLU):
+            return q * (1.0 + act.slope**2) / 2.0
+        return float(c[1] ** 2)
+    if isinstance(act, Erf):
+        return 2.0 / math.pi * math.asin(2 * q / (1 + 2 * q))
+    if not act.kinks:
+        z, w = _gh_rule(GH_NODES)
+        return float(w @ act.numpy(sq * z) ** 2)
+    breaks = [-np.inf] + [k / sq for k in act.kinks] + [np.inf]
+
+    def f(t: float) -> float:
+        return float(act.numpy(np.array(sq * t))) ** 2 * phi * math.exp(-0.5 * t * t)
+
+    pieces = zip(breaks[:-1], breaks[1:])
+    return float(sum(integrate.quad(f, a, b, epsabs=1e-14, epsrel=1e-13, limit=400)[0] for a, b in pieces))
+
+
+def second_moment(act: str | Activation, q: float = 1.0) -> float:
+    """E[σ(√q z)²] for z ~ N(0,1), computed directly (not from the Hermite series)."""
+    act = parse_activation(act)
+    return _second_moment_cached(act, _check_q(q))
+
+
+def default_weight_variance(act: str | Activation) -> float:
+    """c_w = 1 / E[σ(z)²] (NOTES §3): keeps the second moment of unit-variance features at 1."""
+    m = second_moment(act, 1.0)
+    if m <= 0:
+        raise ActivationError(f"activation {act} has zero second moment; no weight variance normalizes it")
+    return 1.0 / m
+
+
+def mixture(weights: Sequence[float], acts: Sequence[str | Activation]) -> Mixture:
+    """Convenience constructor of a convex mixture."""
+    if len(weights) != len(acts):
+        raise ActivationError("mixture needs as many weights as activations")
+    return Mixture(tuple((float(w), parse_activation(a)) for w, a in zip(weights, acts)))
