@@ -1,0 +1,74 @@
+"""The ``eigennas`` command line: one sub-command per job, each in ``eigennas/commands/<name>.py``.
+
+A command module defines ``HELP`` (one line), ``add_arguments(parser)`` and ``run(args) -> int``.
+Commands whose module has not landed yet are listed and answer "not yet available" (exit 2)
+instead of pretending to work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+#: (name, one-line description used when the module is not available)
+COMMANDS: tuple[tuple[str, str], ...] = (
+    ("arch", "parse, print and canonicalize an architecture string; show its FC analogue"),
+    ("hermite", "Hermite coefficients mu_r of an activation (exact or quadrature)"),
+    ("kernel", "exact infinite-width NNGP/NTK of an architecture on data, and its lambda_min"),
+    ("measure", "empirical NTK lambda_min of a finite-width torch model (mean/std over seeds)"),
+    ("bounds", "lower/upper bounds on lambda_min(NTK) and the generalization bound, as LaTeX and numbers"),
+    ("explain", "walk through an architecture: Hermite coefficients, bounds, exact and measured lambda_min"),
+    ("figures", "regenerate the comparison figures (bound vs exact vs measured) into figures/"),
+    ("search", "train-free NAS on NATS-Bench with a score (eigen, naswot, params, ...) and a protocol"),
+    ("correlate", "rank correlation (Spearman, Kendall, bootstrap CIs) of a score with NATS-Bench accuracy"),
+)
+
+
+def _load(name: str):
+    try:
+        return importlib.import_module(f"eigennas.commands.{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name == f"eigennas.commands.{name}":
+            return None
+        raise
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="eigennas",
+        description=(
+            "Executable theory of NAS under activation and skip-connection search "
+            "(Zhu, Liu, Chrysos, Cevher, NeurIPS 2022): exact NTKs, lambda_min bounds, EigenNAS."
+        ),
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, fallback in COMMANDS:
+        mod = _load(name)
+        help_text = getattr(mod, "HELP", fallback) if mod is not None else f"{fallback} [not yet available]"
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if mod is not None:
+            mod.add_arguments(p)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    mod = _load(args.command)
+    if mod is None:
+        print(f"eigennas {args.command}: not yet available in this version", file=sys.stderr)
+        return 2
+    try:
+        return int(mod.run(args) or 0)
+    except (ValueError, FileNotFoundError, MemoryError) as exc:
+        print(f"eigennas {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

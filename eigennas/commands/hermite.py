@@ -1,0 +1,27 @@
+"""``eigennas hermite``: Hermite coefficients of an activation."""
+
+from __future__ import annotations
+
+import argparse
+
+from eigennas.activations import hermite_coefficients, parse_activation, second_moment
+
+HELP = "Hermite coefficients mu_r of an activation (exact or quadrature) and the Parseval check"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("activation", help="e.g. relu, leaky_relu(0.2), tanh, 'mix(0.5*relu,0.5*tanh)'")
+    p.add_argument("--r", type=int, default=8, help="largest order r (default 8)")
+    p.add_argument("--q", type=float, default=1.0, help="pre-activation variance q (default 1)")
+
+
+def run(args: argparse.Namespace) -> int:
+    act = parse_activation(args.activation)
+    mu = hermite_coefficients(act, args.r, args.q)
+    method = "exact closed form" if act.is_exact else "quadrature"
+    print(f"{act.token}  (q = {args.q}, {method})")
+    for r, m in enumerate(mu):
+        print(f"  mu_{r:<3d} = {m: .10f}")
+    total = float((mu**2).sum())
+    print(f"  sum mu_r^2 (r <= {args.r}) = {total:.10f}   E[sigma^2] = {second_moment(act, args.q):.10f}")
+    return 0
