@@ -446,7 +446,7 @@ class Arch:
             OpKind.AVGPOOL: Op(OpKind.SKIP),
         }
         nodes = tuple(
-            tuple(Edge(e.src, e.dst, mapping.get(e.op.kind, e.op) if e.op.is_conv_space else e.op) for e in inc)
+            tuple(sorted((Edge(e.src, e.dst, mapping.get(e.op.kind, e.op)) for e in inc), key=_by_src))
             for inc in self.nodes
         )
         return Arch(nodes)
