@@ -1,0 +1,419 @@
+"""Ground truth of the NATS-Bench topology space (tss, = NAS-Bench-201): accuracies, params, isomorphism.
+
+One interface, ``Benchmark``, two backends:
+
+* ``CsvBenchmark`` (default): the compact table ``nb201_accuracies/nb201_all_archs_merged.csv`` of the
+  data folder (``--data-dir`` → ``$EIGENNAS_DATA`` → ``../shared/data``, see ``eigennas.data``). Row i
+  is NATS-tss index i. Columns used (provenance in the folder's PROVENANCE.md):
+
+  ============  ==================================  ===========================================
+  dataset       test accuracy (200 epochs)          valid accuracy (200 epochs)
+  ============  ==================================  ===========================================
+  cifar10       ``cifar10_test_200ep`` (ori-test,   ``cifar10valid_valid_200ep_nb201v10``
+                train+valid training, NATS)         (cifar10-valid x-valid, NB201 v1.0; all rows)
+  cifar100      ``cifar100_test_200ep`` (x-test)    ``cifar100_valid_200ep_naslib`` (~725 rows)
+  ImageNet16-   ``imagenet16_120_test_200ep``       ``imagenet16_120_valid_200ep_naslib``
+  120           (x-test)                            (~725 rows; NaN elsewhere)
+  ============  ==================================  ===========================================
+
+  plus ``params_M_cifar10`` (millions of parameters of the C=16, N=5 CIFAR-10 network) and
+  ``unique_str`` (the NATS isomorphism string, see ``nats_unique_str``).
+
+* ``NatsApiBenchmark``: the official NATS-Bench files through the optional ``nats_bench`` package
+  (``pip install nats_bench``; files via ``$TORCH_HOME``), queried as
+  ``api.get_more_info(i, dataset, hp='200', is_random=False)['test-accuracy']`` (the same call that
+  produced the CSV's test columns). Nothing is downloaded by eigennas.
+
+The order of ``eigennas.presets.all_nats_arch_strings()`` is *not* the benchmark index order: use
+``Benchmark.arch(i)`` / ``Benchmark.index(arch)`` for index ↔ string.
+"""
+
+from __future__ import annotations
+
+import abc
+import csv
+import math
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from eigennas.data import DataNotFoundError, find_data_dir
+from eigennas.space import Arch, ArchError
+
+__all__ = [
+    "DATASETS",
+    "BenchmarkError",
+    "Benchmark",
+    "CsvBenchmark",
+    "NatsApiBenchmark",
+    "canonical_dataset",
+    "load_benchmark",
+    "nats_unique_str",
+    "CSV_RELPATH",
+]
+
+#: The three datasets of NATS-Bench, in their official spelling.
+DATASETS: tuple[str, ...] = ("cifar10", "cifar100", "ImageNet16-120")
+CSV_RELPATH = Path("nb201_accuracies") / "nb201_all_archs_merged.csv"
+
+_ALIASES = {
+    "cifar10": "cifar10",
+    "c10": "cifar10",
+    "cifar-10": "cifar10",
+    "cifar100": "cifar100",
+    "c100": "cifar100",
+    "cifar-100": "cifar100",
+    "imagenet16-120": "ImageNet16-120",
+    "imagenet16_120": "ImageNet16-120",
+    "imagenet16": "ImageNet16-120",
+    "imagenet": "ImageNet16-120",
+    "in16": "ImageNet16-120",
+    "in16-120": "ImageNet16-120",
+}
+
+_CSV_TEST = {
+    "cifar10": "cifar10_test_200ep",
+    "cifar100": "cifar100_test_200ep",
+    "ImageNet16-120": "imagenet16_120_test_200ep",
+}
+_CSV_VALID = {
+    "cifar10": "cifar10valid_valid_200ep_nb201v10",
+    "cifar100": "cifar100_valid_200ep_naslib",
+    "ImageNet16-120": "imagenet16_120_valid_200ep_naslib",
+}
+
+
+class BenchmarkError(ValueError):
+    """A query the benchmark cannot answer (unknown architecture, dataset or index)."""
+
+
+def canonical_dataset(name: str) -> str:
+    """'cifar10' | 'cifar100' | 'ImageNet16-120' from common spellings (c10, imagenet16_120, in16, ...)."""
+    key = str(name).strip().lower()
+    if key not in _ALIASES:
+        raise BenchmarkError(f"unknown dataset {name!r}; use one of {', '.join(DATASETS)}")
+    return _ALIASES[key]
+
+
+def nats_unique_str(arch: str | Arch, consider_zero: bool | None = True) -> str:
+    """NATS-Bench's isomorphism string of a cell (the ``unique_str`` column).
+
+    Each node gets a formula: node 0 is ``0``; an edge ``op~i`` contributes ``(f_i)@op``, except
+    ``skip_connect`` which contributes ``f_i`` itself; a node's formula is the ``+``-join of its
+    contributions sorted as strings; the cell's string is the output node's formula. With
+    ``consider_zero=True``, ``none`` edges and edges from zero nodes contribute ``#``; with ``None``
+    every op (skip included) is written out. This is a path-expansion notion (weight sharing is
+    ignored), unlike ``Arch.canonical`` which is exact equality of the computed function; the
+    benchmark's ``unique_str`` column equals ``consider_zero=True`` for all 15,625 cells (tested);
+    it has 6,466 classes where ``Arch.canonical`` has 6,985.
+    """
+    a = Arch.parse(arch)
+    forms: dict[int, str] = {0: "0"}
+    for j in range(1, a.n_nodes + 1):
+        parts = []
+        for e in a.incoming(j):
+            op = e.op.token
+            src = forms[e.src]
+            if consider_zero is None:
+                parts.append(f"({src})@{op}")
+            elif consider_zero:
+                if op == "none" or src == "#":
+                    parts.append("#")
+                elif op == "skip_connect":
+                    parts.append(src)
+                else:
+                    parts.append(f"({src})@{op}")
+            elif op == "skip_connect":
+                parts.append(src)
+            else:
+                parts.append(f"({src})@{op}")
+        forms[j] = "+".join(sorted(parts))
+    return forms[a.n_nodes]
+
+
+class Benchmark(abc.ABC):
+    """Read-only view of the NATS-Bench topology space: 15,625 cells, indexed 0..15624.
+
+    Every query takes an architecture as an index (int) or a NATS arch string (or ``Arch``).
+    Accuracies are percentages (top-1, 200-epoch schedule, mean over the benchmark's seeds).
+    """
+
+    # ---------------------------------------------------------------- backend hooks
+    @abc.abstractmethod
+    def __len__(self) -> int: ...
+
+    @abc.abstractmethod
+    def arch(self, index: int) -> str:
+        """The NATS arch string of benchmark index ``index``."""
+
+    @abc.abstractmethod
+    def _index_of_string(self, arch_str: str) -> int | None: ...
+
+    @abc.abstractmethod
+    def _test(self, index: int, dataset: str) -> float: ...
+
+    @abc.abstractmethod
+    def _valid(self, index: int, dataset: str) -> float: ...
+
+    @abc.abstractmethod
+    def _params(self, index: int) -> float: ...
+
+    def _unique(self, index: int) -> str:
+        return nats_unique_str(self.arch(index))
+
+    # ---------------------------------------------------------------- public queries
+    def index(self, arch: int | str | Arch) -> int:
+        """Benchmark index of an architecture (an int is range-checked and returned)."""
+        if isinstance(arch, (int, np.integer)) and not isinstance(arch, bool):
+            i = int(arch)
+            if not 0 <= i < len(self):
+                raise BenchmarkError(f"index {i} out of range 0..{len(self) - 1}")
+            return i
+        if isinstance(arch, Arch):
+            text = str(arch)
+        elif isinstance(arch, str):
+            text = arch.strip()
+        else:
+            raise BenchmarkError(f"an architecture is an index or an arch string, got {type(arch).__name__}")
+        i = self._index_of_string(text)
+        if i is None:
+            try:
+                text2 = str(Arch.parse(text))  # normalizes edge order within a node
+            except ArchError as exc:
+                raise BenchmarkError(f"not an architecture string: {exc}") from None
+            i = self._index_of_string(text2)
+        if i is None:
+            raise BenchmarkError(
+                f"{text!r} is not a cell of the NATS-Bench topology space (4 nodes, 6 edges, ops none/skip_connect/"
+                "nor_conv_1x1/nor_conv_3x3/avg_pool_3x3)"
+            )
+        return i
+
+    def test_accuracy(self, arch: int | str | Arch, dataset: str = "cifar10") -> float:
+        """200-epoch test accuracy (%) on ``dataset`` (cifar10 | cifar100 | ImageNet16-120)."""
+        return float(self._test(self.index(arch), canonical_dataset(dataset)))
+
+    def valid_accuracy(self, arch: int | str | Arch, dataset: str = "cifar10") -> float:
+        """200-epoch validation accuracy (%); NaN where the backend does not have it."""
+        return float(self._valid(self.index(arch), canonical_dataset(dataset)))
+
+    def accuracy(self, arch: int | str | Arch, dataset: str = "cifar10", split: str = "test") -> float:
+        """``test_accuracy`` or ``valid_accuracy`` by ``split``."""
+        if split == "test":
+            return self.test_accuracy(arch, dataset)
+        if split in ("valid", "val", "validation"):
+            return self.valid_accuracy(arch, dataset)
+        raise BenchmarkError(f"split must be 'test' or 'valid', got {split!r}")
+
+    def params(self, arch: int | str | Arch) -> float:
+        """Parameters (millions) of the C=16, N=5 network for CIFAR-10 (10 classes)."""
+        return float(self._params(self.index(arch)))
+
+    def unique_str(self, arch: int | str | Arch) -> str:
+        """NATS isomorphism class string (cells with equal ``unique_str`` are treated as one)."""
+        return self._unique(self.index(arch))
+
+    def accuracies(
+        self, dataset: str = "cifar10", indices: Sequence[int] | np.ndarray | None = None, split: str = "test"
+    ) -> np.ndarray:
+        """Vector of accuracies for ``indices`` (all cells when None)."""
+        ds = canonical_dataset(dataset)
+        idx = range(len(self)) if indices is None else [self.index(int(i)) for i in indices]
+        get = self._test if split == "test" else self._valid
+        if split not in ("test", "valid"):
+            raise BenchmarkError(f"split must be 'test' or 'valid', got {split!r}")
+        return np.array([get(i, ds) for i in idx], dtype=float)
+
+    def sample(self, n: int, rng: np.random.Generator | int | None = None, replace: bool = False) -> list[int]:
+        """``n`` distinct benchmark indices drawn uniformly (``rng`` a Generator or a seed)."""
+        if n < 1 or (not replace and n > len(self)):
+            raise BenchmarkError(f"cannot sample {n} of {len(self)} architectures")
+        g = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+        return [int(i) for i in g.choice(len(self), size=n, replace=replace)]
+
+    def best(self, dataset: str = "cifar10") -> tuple[int, float]:
+        """(index, accuracy) of the best cell by test accuracy: the optimum of the space."""
+        acc = self.accuracies(dataset)
+        i = int(np.nanargmax(acc))
+        return i, float(acc[i])
+
+    def __iter__(self):
+        return iter(range(len(self)))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({len(self)} architectures)"
+
+
+def _as_float(text: str) -> float:
+    t = text.strip()
+    if t == "" or t.lower() == "nan":
+        return math.nan
+    return float(t)
+
+
+class CsvBenchmark(Benchmark):
+    """Backend over the merged CSV table (no pandas; read once with ``csv``)."""
+
+    def __init__(self, path: str | os.PathLike | None = None, data_dir: str | os.PathLike | None = None) -> None:
+        if path is None:
+            try:
+                root = find_data_dir(data_dir)
+            except DataNotFoundError as exc:
+                raise DataNotFoundError(
+                    f"NATS-Bench accuracy table not found: {exc}. It is {CSV_RELPATH} in the data folder; "
+                    "or use the official files with NatsApiBenchmark (pip install nats_bench)"
+                ) from None
+            assert root is not None
+            path = root / CSV_RELPATH
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise DataNotFoundError(
+                f"NATS-Bench accuracy table {self.path} does not exist (expected {CSV_RELPATH} inside the data folder; "
+                "set --data-dir or $EIGENNAS_DATA)"
+            )
+        with open(self.path, newline="") as fh:
+            reader = csv.DictReader(fh)
+            rows = list(reader)
+            fields = reader.fieldnames or []
+        needed = {"index", "arch_str", "params_M_cifar10", "unique_str", *_CSV_TEST.values()}
+        missing = sorted(needed - set(fields))
+        if missing:
+            raise BenchmarkError(f"{self.path} lacks the columns {missing}")
+        order = [int(r["index"]) for r in rows]
+        if order != list(range(len(rows))):
+            raise BenchmarkError(f"{self.path}: the 'index' column is not 0..{len(rows) - 1} in order")
+        self._arch = [r["arch_str"] for r in rows]
+        self._pos = {a: i for i, a in enumerate(self._arch)}
+        self._uniq = [r["unique_str"] for r in rows]
+        self._test_cols = {ds: np.array([_as_float(r[c]) for r in rows]) for ds, c in _CSV_TEST.items()}
+        self._valid_cols = {
+            ds: (np.array([_as_float(r[c]) for r in rows]) if c in fields else np.full(len(rows), math.nan))
+            for ds, c in _CSV_VALID.items()
+        }
+        self._params_col = np.array([_as_float(r["params_M_cifar10"]) for r in rows])
+        self.columns = tuple(fields)
+        self._extra = {
+            c: np.array([_as_float(r[c]) for r in rows])
+            for c in fields
+            if c not in ("arch_str", "unique_str", "index")
+        }
+
+    def __len__(self) -> int:
+        return len(self._arch)
+
+    def arch(self, index: int) -> str:
+        return self._arch[self.index(int(index))]
+
+    def _index_of_string(self, arch_str: str) -> int | None:
+        return self._pos.get(arch_str)
+
+    def _test(self, index: int, dataset: str) -> float:
+        return float(self._test_cols[dataset][index])
+
+    def _valid(self, index: int, dataset: str) -> float:
+        return float(self._valid_cols[dataset][index])
+
+    def _params(self, index: int) -> float:
+        return float(self._params_col[index])
+
+    def _unique(self, index: int) -> str:
+        return self._uniq[index]
+
+    def accuracies(
+        self, dataset: str = "cifar10", indices: Sequence[int] | np.ndarray | None = None, split: str = "test"
+    ) -> np.ndarray:
+        ds = canonical_dataset(dataset)
+        if split not in ("test", "valid"):
+            raise BenchmarkError(f"split must be 'test' or 'valid', got {split!r}")
+        col = self._test_cols[ds] if split == "test" else self._valid_cols[ds]
+        if indices is None:
+            return col.copy()
+        return col[[self.index(int(i)) for i in indices]]
+
+    def column(self, name: str) -> np.ndarray:
+        """Any numeric column of the table by name (e.g. ``naswot_score_v1_cifar10``, ``cifar10_test_12ep``)."""
+        if name not in self._extra:
+            raise BenchmarkError(f"no numeric column {name!r}; have {sorted(self._extra)}")
+        return self._extra[name].copy()
+
+
+class NatsApiBenchmark(Benchmark):
+    """Backend over the official NATS-Bench API object (``nats_bench.create(path, 'tss', ...)``).
+
+    ``api`` may be any object with ``__len__``, ``arch(i)``, ``query_index_by_arch(s)``,
+    ``get_more_info(i, dataset, hp=..., is_random=False)`` and ``get_cost_info(i, dataset, hp=...)``;
+    the tests use a small fake one. Validation accuracy of cifar10 is read from ``cifar10-valid``
+    (x-valid), as in the CSV. ``unique_str`` is computed with ``nats_unique_str``.
+    """
+
+    def __init__(self, api: Any, hp: str = "200") -> None:
+        self.api = api
+        self.hp = str(hp)
+        self._memo: dict[tuple[int, str], dict] = {}
+
+    @classmethod
+    def from_path(cls, path: str | os.PathLike | None = None, hp: str = "200") -> NatsApiBenchmark:
+        """Open the official files (``path`` None: NATS-Bench's own default, ``$TORCH_HOME``)."""
+        try:
+            import nats_bench  # type: ignore[import-not-found]
+        except ImportError:
+            raise BenchmarkError(
+                "the NATS-Bench API backend needs the optional package nats_bench (pip install 'eigennas[nats]') "
+                "and the official NATS-tss files; or use the CSV backend (default)"
+            ) from None
+        try:
+            api = nats_bench.create(None if path is None else str(path), "tss", fast_mode=True, verbose=False)
+        except Exception as exc:  # noqa: BLE001 - the API raises assorted errors for missing files
+            raise DataNotFoundError(f"nats_bench could not open the NATS-tss files at {path}: {exc}") from None
+        return cls(api, hp=hp)
+
+    def __len__(self) -> int:
+        return len(self.api)
+
+    def arch(self, index: int) -> str:
+        i = self.index(int(index))
+        return str(self.api.arch(i))
+
+    def _index_of_string(self, arch_str: str) -> int | None:
+        try:
+            i = int(self.api.query_index_by_arch(arch_str))
+        except Exception:  # noqa: BLE001 - the API asserts/raises on unknown strings
+            return None
+        return i if 0 <= i < len(self) else None
+
+    def _info(self, index: int, dataset: str) -> dict:
+        key = (index, dataset)
+        if key not in self._memo:
+            self._memo[key] = self.api.get_more_info(index, dataset, hp=self.hp, is_random=False)
+        return self._memo[key]
+
+    def _test(self, index: int, dataset: str) -> float:
+        return float(self._info(index, dataset)["test-accuracy"])
+
+    def _valid(self, index: int, dataset: str) -> float:
+        ds = "cifar10-valid" if dataset == "cifar10" else dataset
+        value = self._info(index, ds).get("valid-accuracy")
+        return math.nan if value is None else float(value)
+
+    def _params(self, index: int) -> float:
+        return float(self.api.get_cost_info(index, "cifar10", hp=self.hp)["params"])
+
+
+def load_benchmark(
+    source: str | os.PathLike | None = None, backend: str = "csv", data_dir: str | os.PathLike | None = None
+) -> Benchmark:
+    """Open the benchmark: ``backend='csv'`` (``source`` a CSV path, else the data folder) or ``'nats'``
+    (``source`` the NATS-Bench files path for ``nats_bench.create``)."""
+    if backend == "csv":
+        return CsvBenchmark(source, data_dir=data_dir)
+    if backend in ("nats", "nats_bench", "api"):
+        return NatsApiBenchmark.from_path(source)
+    raise BenchmarkError(f"unknown benchmark backend {backend!r}; use 'csv' or 'nats'")
+
+
+def indices_of(bench: Benchmark, archs: Iterable[int | str | Arch]) -> list[int]:
+    """Indices of several architectures."""
+    return [bench.index(a) for a in archs]
