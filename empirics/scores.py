@@ -1,0 +1,456 @@
+"""Train-free architecture scores behind one registry (NOTES.md §6).
+
+Every score is a small object with a ``name``, its ``options`` (a dict, part of the cache key) and
+
+    score(arch, images=None, labels=None, seed=0, num_classes=10) -> float      (larger is better)
+
+Scores that need a network build it with ``empirics.build_model`` (the NATS-Bench cell network; the
+options ``C`` and ``N`` set its width and cells per stage, 16 and 5 in NATS-Bench), unless a
+``model_factory(arch_str, num_classes, C, N) -> nn.Module`` is given. The network is initialized
+under ``torch.manual_seed`` of a value derived from ``seed`` (the global RNG state is restored).
+
+Registry (``get_score(name, **options)``, ``SCORES``):
+
+* ``eigen``: EigenNAS (Zhu et al. 2022), λ_min of the empirical NTK at initialization,
+  K_ij = ⟨∂f(x_i)/∂θ, ∂f(x_j)/∂θ⟩ over the ``weight`` tensors, on a batch of real images; with
+  ``output='sum'`` f(x) = Σ_c f_c(x) (an N×N kernel, the TE-NAS convention), with ``output='full'``
+  the (N·C)×(N·C) kernel of all logits. ``bn='train'`` forwards the whole batch with BatchNorm in
+  training mode (batch statistics couple the samples, as TE-NAS does), ``bn='eval'`` uses the
+  running statistics (identity at init). ``seeds`` initializations are averaged; the eigensolve is
+  in float64. ``normalize``: 'none' | 'trace' (λ_min/tr K·N) | 'log' (log λ_min).
+* ``tenas_cond``: the NTK condition number κ = λ_max/λ_min of Chen, Gong & Wang, *Neural
+  Architecture Search on ImageNet in Four GPU Hours: A Theoretically Inspired Perspective*, ICLR 2021
+  (TE-NAS); smaller is better, so score = −κ.
+* ``naswot``: Mellor, Turner, Storkey & Crowley, *Neural Architecture Search without Training*,
+  ICML 2021: for each sample the binary code c_i ∈ {0,1}^{N_A} of which ReLU inputs are positive;
+  K_H[i,j] = N_A − d_H(c_i, c_j) = c_i·c_j + (1−c_i)·(1−c_j); score = log|det K_H|.
+* ``synflow``: Tanaka, Kunin, Yamins & Ganguli, *Pruning neural networks without any data by
+  iteratively conserving synaptic flow*, NeurIPS 2020, as the zero-cost proxy of Abdelfattah,
+  Mehrotra, Dudziak & Lane, *Zero-Cost Proxies for Lightweight NAS*, ICLR 2021: weights replaced by
+  |θ|, float64, one all-ones input, R = Σ f(1); score = Σ_{conv, linear weights} |θ ⊙ ∂R/∂θ|.
+  BatchNorm in eval mode (at init its running statistics make it the identity up to ε, i.e. "no BN").
+* ``grad_norm`` (Abdelfattah et al. 2021): Σ_layers ‖∂L_CE/∂W‖₂ over conv and linear weights, one
+  batch with its labels, BN in train mode.
+* ``params``: number of trainable parameters of the network, in millions (no images).
+* ``theory``: λ_min of the exact infinite-width NTK of the cell's FC analogue
+  (``Arch.to_fc_analogue``) on ``n_points`` fixed unit-norm Gaussian inputs in dimension ``dim``,
+  computed by ``theory.lambda_min`` (no images, no training, deterministic).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from contextlib import contextmanager
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from eigennas.space import Arch
+
+__all__ = [
+    "Score",
+    "ScoreError",
+    "SCORES",
+    "get_score",
+    "register_score",
+    "EigenScore",
+    "TenasCondScore",
+    "NaswotScore",
+    "SynflowScore",
+    "GradNormScore",
+    "ParamsScore",
+    "TheoryScore",
+    "weight_ntk",
+    "ModelFactory",
+]
+
+ModelFactory = Callable[[str, int, int, int], nn.Module]
+
+
+class ScoreError(ValueError):
+    """A bad score name or option, or a score that cannot be computed here."""
+
+
+def default_model_factory(arch: str, num_classes: int, C: int, N: int) -> nn.Module:
+    """``empirics.build_model`` (the NATS-Bench cell network)."""
+    try:
+        from empirics import build_model  # type: ignore[attr-defined]
+    except ImportError as exc:
+        raise ScoreError(f"the NATS cell network (empirics.build_model) is not available: {exc}") from None
+    return build_model(arch, C=C, N=N, num_classes=num_classes)
+
+
+@contextmanager
+def _seeded(seed: int):
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed) & 0x7FFFFFFF)
+        yield
+
+
+def _init_seed(seed: int, k: int) -> int:
+    """Seed of the k-th initialization for the user seed ``seed`` (independent streams)."""
+    return int(np.random.SeedSequence([int(seed), int(k), 7919]).generate_state(1)[0])
+
+
+class Score:
+    """Base class: subclasses set ``name``, ``defaults`` and implement ``_score``."""
+
+    name: ClassVar[str] = ""
+    needs_images: ClassVar[bool] = True
+    needs_model: ClassVar[bool] = True
+    #: True when cells with equal ``Arch.canonical()`` give the same value (or the same distribution
+    #: over seeds), so the search may score one representative per class.
+    iso_invariant: ClassVar[bool] = True
+    defaults: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, model_factory: ModelFactory | None = None, **options: Any) -> None:
+        unknown = sorted(set(options) - set(self.defaults))
+        if unknown:
+            raise ScoreError(f"score {self.name!r} has no option(s) {unknown}; options: {sorted(self.defaults)}")
+        self.options: dict[str, Any] = {**self.defaults, **options}
+        self.model_factory = model_factory or default_model_factory
+        self._check()
+
+    def _check(self) -> None:
+        """Validate options (subclasses)."""
+
+    @property
+    def batch_size(self) -> int:
+        return int(self.options.get("batch_size", 0))
+
+    def build(self, arch: str, num_classes: int, seed: int) -> nn.Module:
+        C, N = int(self.options.get("C", 16)), int(self.options.get("N", 5))
+        with _seeded(seed):
+            model = self.model_factory(str(arch), int(num_classes), C, N)
+        return model
+
+    def score(
+        self,
+        arch: str | Arch,
+        images: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        seed: int = 0,
+        num_classes: int = 10,
+    ) -> float:
+        """The score of ``arch`` (larger is better)."""
+        text = str(arch)
+        if self.needs_images and images is None:
+            raise ScoreError(f"score {self.name!r} needs a batch of images")
+        if images is not None and self.batch_size and len(images) < self.batch_size:
+            raise ScoreError(f"score {self.name!r} wants {self.batch_size} images, got {len(images)}")
+        if images is not None and self.batch_size:
+            images = images[: self.batch_size]
+            labels = None if labels is None else labels[: self.batch_size]
+        return float(self._score(text, images, labels, int(seed), int(num_classes)))
+
+    def _score(
+        self, arch: str, images: torch.Tensor | None, labels: torch.Tensor | None, seed: int, num_classes: int
+    ) -> float:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        opts = ", ".join(f"{k}={v!r}" for k, v in sorted(self.options.items()))
+        return f"{type(self).__name__}({opts})"
+
+
+SCORES: dict[str, type[Score]] = {}
+
+
+def register_score(cls: type[Score]) -> type[Score]:
+    """Class decorator adding a score to the registry under ``cls.name``."""
+    if not cls.name:
+        raise ScoreError("a score class needs a name")
+    SCORES[cls.name] = cls
+    return cls
+
+
+def get_score(name: str, model_factory: ModelFactory | None = None, **options: Any) -> Score:
+    """Instantiate a registered score by name with options."""
+    if name not in SCORES:
+        raise ScoreError(f"unknown score {name!r}; known: {', '.join(sorted(SCORES))}")
+    return SCORES[name](model_factory=model_factory, **options)
+
+
+def parse_options(pairs: list[str] | None, name: str) -> dict[str, Any]:
+    """``['batch_size=32', 'bn=eval']`` → typed options (types from the score's defaults)."""
+    if name not in SCORES:
+        raise ScoreError(f"unknown score {name!r}; known: {', '.join(sorted(SCORES))}")
+    defaults = SCORES[name].defaults
+    out: dict[str, Any] = {}
+    for p in pairs or []:
+        if "=" not in p:
+            raise ScoreError(f"option {p!r} must look like key=value")
+        k, v = p.split("=", 1)
+        k = k.strip()
+        if k not in defaults:
+            raise ScoreError(f"score {name!r} has no option {k!r}; options: {sorted(defaults)}")
+        d = defaults[k]
+        try:
+            if isinstance(d, bool):
+                out[k] = v.strip().lower() in ("1", "true", "yes", "on")
+            elif isinstance(d, int):
+                out[k] = int(v)
+            elif isinstance(d, float):
+                out[k] = float(v)
+            else:
+                out[k] = v.strip()
+        except ValueError:
+            raise ScoreError(f"option {k}={v!r}: expected {type(d).__name__}") from None
+    return out
+
+
+# ---------------------------------------------------------------------------------- NTK
+
+
+def _weight_params(model: nn.Module) -> list[torch.Tensor]:
+    return [p for n, p in model.named_parameters() if p.requires_grad and "weight" in n]
+
+
+def weight_ntk(model: nn.Module, x: torch.Tensor, output: str = "sum") -> torch.Tensor:
+    """Empirical NTK over the model's ``weight`` tensors, float64 Gram, the TE-NAS way.
+
+    One forward of the whole batch in the model's current mode (BN train couples the samples), then one
+    backward per output: ``output='sum'`` differentiates Σ_c f_c(x_i) (N×N kernel), ``'full'`` every
+    logit f_c(x_i) ((N·C)×(N·C) kernel, ordered sample-major). Parameters that get no gradient (dead
+    branches) contribute zero.
+    """
+    params = _weight_params(model)
+    if not params:
+        raise ScoreError("the model has no weight tensors")
+    out = model(x)
+    if isinstance(out, (tuple, list)):
+        out = out[-1]
+    out = out.reshape(len(x), -1)
+    if output == "sum":
+        targets = [out[i].sum() for i in range(len(x))]
+    elif output == "full":
+        targets = [out[i, c] for i in range(len(x)) for c in range(out.shape[1])]
+    else:
+        raise ScoreError(f"output must be 'sum' or 'full', got {output!r}")
+    rows = []
+    for t in targets:
+        grads = torch.autograd.grad(t, params, retain_graph=True, allow_unused=True)
+        rows.append(
+            torch.cat([(g if g is not None else torch.zeros_like(p)).reshape(-1) for g, p in zip(grads, params)])
+        )
+    J = torch.stack(rows).to(torch.float64)
+    return J @ J.T
+
+
+def _eigvalsh(K: torch.Tensor) -> np.ndarray:
+    Kn = K.detach().to(torch.float64).cpu().numpy()
+    Kn = 0.5 * (Kn + Kn.T)
+    if not np.all(np.isfinite(Kn)):
+        return np.full(len(Kn), np.nan)
+    return np.linalg.eigvalsh(Kn)
+
+
+def _set_bn_mode(model: nn.Module, bn: str) -> None:
+    if bn == "train":
+        model.train()
+    elif bn == "eval":
+        model.eval()
+    else:
+        raise ScoreError(f"bn must be 'train' or 'eval', got {bn!r}")
+
+
+@register_score
+class EigenScore(Score):
+    """EigenNAS: λ_min of the empirical NTK at initialization (larger is better); see the module docstring."""
+
+    name = "eigen"
+    defaults: ClassVar[dict[str, Any]] = {
+        "batch_size": 64,
+        "output": "sum",
+        "bn": "train",
+        "seeds": 3,
+        "C": 16,
+        "N": 5,
+        "normalize": "none",
+    }
+
+    def _check(self) -> None:
+        o = self.options
+        if o["output"] not in ("sum", "full"):
+            raise ScoreError(f"eigen: output must be 'sum' or 'full', got {o['output']!r}")
+        if o["bn"] not in ("train", "eval"):
+            raise ScoreError(f"eigen: bn must be 'train' or 'eval', got {o['bn']!r}")
+        if o["normalize"] not in ("none", "trace", "log"):
+            raise ScoreError(f"eigen: normalize must be 'none', 'trace' or 'log', got {o['normalize']!r}")
+        if int(o["seeds"]) < 1 or int(o["batch_size"]) < 2:
+            raise ScoreError("eigen: seeds >= 1 and batch_size >= 2 required")
+
+    def spectrum(self, arch: str, images: torch.Tensor, seed: int, num_classes: int, k: int = 0) -> np.ndarray:
+        """Eigenvalues (ascending, float64) of the NTK of the k-th initialization for ``seed``."""
+        model = self.build(arch, num_classes, _init_seed(seed, k))
+        _set_bn_mode(model, self.options["bn"])
+        K = weight_ntk(model, images, self.options["output"])
+        return _eigvalsh(K)
+
+    def _reduce(self, ev: np.ndarray) -> float:
+        lmin = float(ev[0])
+        norm = self.options["normalize"]
+        if norm == "trace":
+            tr = float(ev.sum())
+            return lmin * len(ev) / tr if tr > 0 else math.nan
+        if norm == "log":
+            return math.log(lmin) if lmin > 0 else -math.inf
+        return lmin
+
+    def _score(self, arch, images, labels, seed, num_classes):  # type: ignore[override]
+        vals = [self._reduce(self.spectrum(arch, images, seed, num_classes, k)) for k in range(self.options["seeds"])]
+        return float(np.mean(vals))
+
+
+@register_score
+class TenasCondScore(EigenScore):
+    """TE-NAS (Chen et al. 2021): −κ, κ = λ_max/λ_min of the empirical NTK (smaller κ is better)."""
+
+    name = "tenas_cond"
+    defaults: ClassVar[dict[str, Any]] = {
+        "batch_size": 64,
+        "output": "sum",
+        "bn": "train",
+        "seeds": 3,
+        "C": 16,
+        "N": 5,
+        "normalize": "none",
+    }
+
+    def _reduce(self, ev: np.ndarray) -> float:
+        lmin, lmax = float(ev[0]), float(ev[-1])
+        if not (lmin > 0):
+            return -math.inf
+        return -lmax / lmin
+
+
+@register_score
+class NaswotScore(Score):
+    """NASWOT (Mellor et al. 2021): log|det K_H| of the ReLU activation-pattern kernel."""
+
+    name = "naswot"
+    iso_invariant = False  # ReLUs on dead branches add constant codes (they change N_A)
+    defaults: ClassVar[dict[str, Any]] = {"batch_size": 64, "bn": "train", "C": 16, "N": 5}
+
+    def _score(self, arch, images, labels, seed, num_classes):  # type: ignore[override]
+        model = self.build(arch, num_classes, _init_seed(seed, 0))
+        _set_bn_mode(model, self.options["bn"])
+        n = len(images)
+        K = torch.zeros(n, n, dtype=torch.float64)
+
+        def hook(_mod: nn.Module, inp: tuple[torch.Tensor, ...]) -> None:
+            c = (inp[0].detach().reshape(n, -1) > 0).to(torch.float64)
+            K.add_(c @ c.T).add_((1.0 - c) @ (1.0 - c).T)
+
+        handles = [m.register_forward_pre_hook(hook) for m in model.modules() if isinstance(m, nn.ReLU)]
+        if not handles:
+            raise ScoreError("naswot: the model has no nn.ReLU modules")
+        try:
+            with torch.no_grad():
+                model(images)
+        finally:
+            for h in handles:
+                h.remove()
+        sign, logdet = torch.linalg.slogdet(K)
+        return float(logdet) if float(sign) > 0 else -math.inf
+
+
+def _conv_linear(model: nn.Module) -> list[nn.Module]:
+    return [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+
+
+@register_score
+class SynflowScore(Score):
+    """SynFlow (Tanaka et al. 2020) as a zero-cost proxy (Abdelfattah et al. 2021); no images needed
+    beyond their shape."""
+
+    name = "synflow"
+    needs_images = True  # for the input shape only
+    defaults: ClassVar[dict[str, Any]] = {"C": 16, "N": 5}
+
+    def _score(self, arch, images, labels, seed, num_classes):  # type: ignore[override]
+        model = self.build(arch, num_classes, _init_seed(seed, 0)).to(torch.float64)
+        model.eval()
+        with torch.no_grad():
+            for p in model.parameters():
+                p.abs_()
+        x = torch.ones((1, *images.shape[1:]), dtype=torch.float64)
+        model.zero_grad()
+        out = model(x)
+        if isinstance(out, (tuple, list)):
+            out = out[-1]
+        out.sum().backward()
+        total = 0.0
+        with torch.no_grad():
+            for m in _conv_linear(model):
+                if m.weight.grad is not None:
+                    total += float((m.weight * m.weight.grad).abs().sum())
+        return total
+
+
+@register_score
+class GradNormScore(Score):
+    """grad_norm (Abdelfattah et al. 2021): Σ_layers ‖∂L_CE/∂W‖₂ at initialization."""
+
+    name = "grad_norm"
+    defaults: ClassVar[dict[str, Any]] = {"batch_size": 64, "bn": "train", "C": 16, "N": 5}
+
+    def _score(self, arch, images, labels, seed, num_classes):  # type: ignore[override]
+        if labels is None:
+            raise ScoreError("grad_norm needs labels")
+        model = self.build(arch, num_classes, _init_seed(seed, 0))
+        _set_bn_mode(model, self.options["bn"])
+        model.zero_grad()
+        out = model(images)
+        if isinstance(out, (tuple, list)):
+            out = out[-1]
+        nn.functional.cross_entropy(out, labels.long()).backward()
+        return float(sum(float(m.weight.grad.norm()) for m in _conv_linear(model) if m.weight.grad is not None))
+
+
+@register_score
+class ParamsScore(Score):
+    """Number of trainable parameters (millions) of the network built for ``num_classes``."""
+
+    name = "params"
+    needs_images = False
+    iso_invariant = False  # dead-branch convolutions still have parameters
+    defaults: ClassVar[dict[str, Any]] = {"C": 16, "N": 5}
+
+    def _score(self, arch, images, labels, seed, num_classes):  # type: ignore[override]
+        model = self.build(arch, num_classes, 0)
+        return sum(p.numel() for p in model.parameters() if p.requires_grad) / 1e6
+
+
+@register_score
+class TheoryScore(Score):
+    """λ_min of the exact infinite-width NTK of the FC analogue on fixed points (``theory.lambda_min``)."""
+
+    name = "theory"
+    needs_images = False
+    needs_model = False
+    defaults: ClassVar[dict[str, Any]] = {"n_points": 16, "dim": 32, "data_seed": 0, "conv_activation": "relu"}
+
+    def points(self) -> np.ndarray:
+        """The fixed inputs: ``n_points`` i.i.d. Gaussian vectors in R^dim scaled to unit norm."""
+        rng = np.random.default_rng(int(self.options["data_seed"]))
+        X = rng.standard_normal((int(self.options["n_points"]), int(self.options["dim"])))
+        return X / np.linalg.norm(X, axis=1, keepdims=True)
+
+    def _score(self, arch, images, labels, seed, num_classes):  # type: ignore[override]
+        try:
+            from theory import lambda_min  # type: ignore[attr-defined]
+        except ImportError as exc:
+            raise ScoreError(f"the theory score needs theory.lambda_min, which is not available: {exc}") from None
+        fc = Arch.parse(arch).to_fc_analogue(self.options["conv_activation"])
+        if fc.is_zero:
+            return 0.0
+        return float(lambda_min(fc, self.points()))
+
+
+def describe(score: Score) -> Mapping[str, Any]:
+    """JSON-ready description of a score (name and options)."""
+    return {"name": score.name, "options": dict(score.options)}
