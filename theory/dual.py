@@ -1,0 +1,351 @@
+"""Dual activations: Gaussian expectations of products of activations (and of their derivatives).
+
+For a centred Gaussian pair (u, v) with Var u = q1, Var v = q2, Cov(u, v) = c (ρ = c/√(q1 q2)):
+
+    dual(σ)(q1, q2, c)   = E[σ(u) σ(v)],        dual(σ')(q1, q2, c) = E[σ'(u) σ'(v)],
+    mean(σ)(q)           = E[σ(√q z)] = μ_0(σ_q).
+
+Every function here is vectorized: ``q1`` (N,), ``q2`` (M,) and ``c`` (N, M) give an (N, M) array,
+all float64. Unequal variances are supported throughout (diagonals of kernels differ between samples
+as soon as a node mixes a skip from a non-zero-mean input with a dense edge).
+
+Methods
+-------
+* **relu / leaky_relu / identity** (any member of the family a·relu(x) + b·x, and pairs of them):
+  the arc-cosine kernels of Cho & Saul (2009), θ = arccos ρ,
+  E[relu(u) relu(v)] = √(q1 q2)/(2π)·(sin θ + (π − θ) cos θ),  E[1{u>0} 1{v>0}] = (π − θ)/(2π),
+  and by Stein's lemma E[relu(u) v] = c/2, E[u v] = c. Exact.
+* **erf**: Williams (1997) arcsine kernel
+  E[erf(u) erf(v)] = (2/π) arcsin(2c / √((1 + 2 q1)(1 + 2 q2))), and
+  E[erf'(u) erf'(v)] = (4/π) / √((1 + 2 q1)(1 + 2 q2) − 4c²). Exact.
+* **everything else** (tanh, sigmoid, swish, gelu, elu, cross terms of mixtures): Mehler's formula
+  with per-sample coefficients, valid for unequal variances,
+
+      E[σ(u) τ(v)] = Σ_r μ_r(σ_{q1}) μ_r(τ_{q2}) ρ^r,
+
+  truncated at order R. By Cauchy–Schwarz the truncation error of every entry is bounded by
+  √(T_σ(q1, R) · T_τ(q2, R)) with the Parseval tail T_σ(q, R) = E[σ(√q z)²] − Σ_{r≤R} μ_r(σ_q)²,
+  computed exactly from the 1-D second moment; R is increased (up to ``MEHLER_MAX_ORDER``) until
+  this bound is ≤ ``MEHLER_TOL`` times the diagonal scale, and the bound actually achieved is
+  returned with the value (``DualResult.error_bound``). Derivative duals use the Stein coefficients
+  ν_r(σ'_q) = √(r+1) μ_{r+1}(σ_q)/√q and the same bound with E[σ'(√q z)²].
+  For smooth activations μ_r is computed by Gauss–Hermite quadrature (``eigennas.activations``) and
+  orders above ``GH_MAX_ORDER`` are not resolved: the tail bound accounts for that.
+* the **diagonal** (same sample on both sides, c = q1 = q2) is always exact: 1-D adaptive quadrature
+  of σ² and σ'² (split at kinks) or closed forms, never the series.
+
+Mixtures Σ_k β_k σ_k are expanded bilinearly, E = Σ_{k,l} β_k β_l E[σ_k(u) σ_l(v)], each pair by the
+best method above.
+
+A generic 2-D Gauss–Hermite rule (``dual_gauss_hermite``) is provided as an independent reference
+(used by the benchmark as the baseline).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+from scipy import integrate
+
+from eigennas.activations import (
+    GH_MAX_ORDER,
+    Activation,
+    Erf,
+    Identity,
+    LeakyReLU,
+    Mixture,
+    ReLU,
+    hermite_coefficients,
+    parse_activation,
+    second_moment,
+)
+
+__all__ = [
+    "DualResult",
+    "MEHLER_TOL",
+    "MEHLER_MAX_ORDER",
+    "dual",
+    "dual_derivative",
+    "gaussian_mean",
+    "second_moments",
+    "derivative_second_moments",
+    "dual_gauss_hermite",
+]
+
+#: Target bound on the Mehler truncation error, relative to √(E[σ_{q1}²] E[σ_{q2}²]).
+MEHLER_TOL = 1e-9
+#: Largest Mehler order used for activations with closed-form Hermite coefficients (e.g. elu).
+MEHLER_MAX_ORDER = 1200
+
+
+@dataclass(frozen=True)
+class DualResult:
+    """An (N, M) dual-activation matrix and a bound on its absolute error per entry (0 = exact up
+    to rounding)."""
+
+    value: np.ndarray
+    error_bound: float
+
+
+# ---------------------------------------------------------------------------------------------
+# the relu/identity family a·relu(x) + b·x
+
+
+def _linear_relu(act: Activation) -> tuple[float, float] | None:
+    """(a, b) with σ = a·relu + b·id, or None when σ is not in the family."""
+    if isinstance(act, ReLU):
+        return 1.0, 0.0
+    if isinstance(act, LeakyReLU):
+        return 1.0 - act.slope, act.slope
+    if isinstance(act, Identity):
+        return 0.0, 1.0
+    return None
+
+
+def _rho(q1: np.ndarray, q2: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    s = np.sqrt(np.outer(q1, q2))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rho = np.where(s > 0, c / np.where(s > 0, s, 1.0), 0.0)
+    return np.clip(rho, -1.0, 1.0), s
+
+
+def _family_dual(ab1: tuple[float, float], ab2: tuple[float, float], q1, q2, c, derivative: bool) -> np.ndarray:
+    """E[(a1 relu(u) + b1 u)(a2 relu(v) + b2 v)] (or of the derivatives), exactly."""
+    a1, b1 = ab1
+    a2, b2 = ab2
+    rho, s = _rho(q1, q2, c)
+    theta = np.arccos(rho)
+    if derivative:
+        return a1 * a2 * (np.pi - theta) / (2 * np.pi) + (a1 * b2 + b1 * a2) / 2.0 + b1 * b2
+    k = s / (2 * np.pi) * (np.sqrt(np.clip(1.0 - rho * rho, 0.0, None)) + (np.pi - theta) * rho)
+    return a1 * a2 * k + (a1 * b2 + b1 * a2) * c / 2.0 + b1 * b2 * c
+
+
+def _erf_dual(q1, q2, c, derivative: bool) -> np.ndarray:
+    a = 1.0 + 2.0 * np.asarray(q1)
+    b = 1.0 + 2.0 * np.asarray(q2)
+    ab = np.outer(a, b)
+    if derivative:
+        return 4.0 / np.pi / np.sqrt(np.clip(ab - 4.0 * c * c, 1e-300, None))
+    return 2.0 / np.pi * np.arcsin(np.clip(2.0 * c / np.sqrt(ab), -1.0, 1.0))
+
+
+# ---------------------------------------------------------------------------------------------
+# 1-D quantities, exact
+
+
+def _quad_split(f, act: Activation, sq: float) -> float:
+    """∫ f(t) φ(t) dt over ℝ split at the kinks of σ(√q t)."""
+    phi = 1.0 / math.sqrt(2 * math.pi)
+    breaks = [-np.inf] + sorted({k / sq for k in act.kinks}) + [np.inf]
+
+    def g(t: float) -> float:
+        return f(t) * phi * math.exp(-0.5 * t * t)
+
+    return float(sum(integrate.quad(g, a, b, epsabs=1e-14, epsrel=1e-13, limit=400)[0]
+                     for a, b in zip(breaks[:-1], breaks[1:])))
+
+
+@lru_cache(maxsize=65536)
+def _deriv_second_moment(act: Activation, q: float) -> float:
+    """E[σ'(√q z)²] by adaptive quadrature split at kinks (closed forms for the relu family, erf)."""
+    fam = _linear_relu(act)
+    if fam is not None:
+        a, b = fam
+        return (a + b) ** 2 / 2.0 + b * b / 2.0
+    if isinstance(act, Erf):
+        return 4.0 / math.pi / math.sqrt(1.0 + 4.0 * q)
+    sq = math.sqrt(q)
+    return _quad_split(lambda t: float(act.derivative_numpy(np.array(sq * t))) ** 2, act, sq)
+
+
+@lru_cache(maxsize=65536)
+def _cross_second_moment(a1: Activation, a2: Activation, q1: float, q2: float, derivative: bool) -> float:
+    """E[σ(√q1 z) τ(√q2 z)] (the ρ = 1 value; derivatives if asked) by split adaptive quadrature."""
+    s1, s2 = math.sqrt(q1), math.sqrt(q2)
+    f1 = a1.derivative_numpy if derivative else a1.numpy
+    f2 = a2.derivative_numpy if derivative else a2.numpy
+    kinks = sorted({k / s1 for k in a1.kinks} | {k / s2 for k in a2.kinks})
+    phi = 1.0 / math.sqrt(2 * math.pi)
+    breaks = [-np.inf] + kinks + [np.inf]
+
+    def g(t: float) -> float:
+        return float(f1(np.array(s1 * t))) * float(f2(np.array(s2 * t))) * phi * math.exp(-0.5 * t * t)
+
+    return float(sum(integrate.quad(g, a, b, epsabs=1e-14, epsrel=1e-13, limit=400)[0]
+                     for a, b in zip(breaks[:-1], breaks[1:])))
+
+
+def _unique(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Unique values of q (exact float equality) and the inverse index."""
+    return np.unique(np.asarray(q, dtype=np.float64), return_inverse=True)
+
+
+def second_moments(act: str | Activation, q: np.ndarray) -> np.ndarray:
+    """E[σ(√q_i z)²] per entry of q, exactly (closed forms or adaptive 1-D quadrature)."""
+    act = parse_activation(act)
+    u, inv = _unique(q)
+    vals = np.array([_second_moment_any(act, float(x)) for x in u])
+    return vals[inv].reshape(np.shape(q))
+
+
+def _second_moment_any(act: Activation, q: float) -> float:
+    if isinstance(act, Mixture):
+        return _cross_second_moment(act, act, q, q, False)
+    return second_moment(act, q)
+
+
+def derivative_second_moments(act: str | Activation, q: np.ndarray) -> np.ndarray:
+    """E[σ'(√q_i z)²] per entry of q, exactly (closed forms or adaptive 1-D quadrature)."""
+    act = parse_activation(act)
+    u, inv = _unique(q)
+    vals = np.array([_deriv_second_moment(act, float(x)) for x in u])
+    return vals[inv].reshape(np.shape(q))
+
+
+def gaussian_mean(act: str | Activation, q: np.ndarray) -> np.ndarray:
+    """E[σ(√q_i z)] = μ_0(σ_{q_i}) per entry of q (exact where μ_0 has a closed form)."""
+    act = parse_activation(act)
+    u, inv = _unique(q)
+    vals = np.array([hermite_coefficients(act, 0, float(x))[0] for x in u])
+    return vals[inv].reshape(np.shape(q))
+
+
+# ---------------------------------------------------------------------------------------------
+# Mehler series with per-sample coefficients
+
+
+def _max_order(act: Activation) -> int:
+    return MEHLER_MAX_ORDER if act.is_exact else GH_MAX_ORDER
+
+
+def _coeffs(act: Activation, q_unique: np.ndarray, r_max: int, derivative: bool) -> np.ndarray:
+    """(len(q_unique), r_max+1) Hermite coefficients of σ_q (or of σ'_q via Stein)."""
+    rows = []
+    for q in q_unique:
+        if derivative:
+            mu = hermite_coefficients(act, r_max + 1, float(q))
+            rows.append(np.sqrt(np.arange(1, r_max + 2)) * mu[1:] / math.sqrt(float(q)))
+        else:
+            rows.append(hermite_coefficients(act, r_max, float(q)))
+    return np.array(rows)
+
+
+def _mehler_pair(a1: Activation, a2: Activation, q1, q2, c, derivative: bool) -> tuple[np.ndarray, float]:
+    """Σ_r μ_r(a1_{q1}) μ_r(a2_{q2}) ρ^r with an adaptive order and its Cauchy–Schwarz tail bound."""
+    u1, i1 = _unique(q1)
+    u2, i2 = _unique(q2)
+    mom = derivative_second_moments if derivative else second_moments
+    e1 = mom(a1, u1)
+    e2 = mom(a2, u2)
+    r_cap = min(_max_order(a1), _max_order(a2))
+    r = min(40, r_cap)
+    while True:
+        A1 = _coeffs(a1, u1, r, derivative)
+        A2 = _coeffs(a2, u2, r, derivative)
+        t1 = np.clip(e1 - (A1**2).sum(1), 0.0, None)
+        t2 = np.clip(e2 - (A2**2).sum(1), 0.0, None)
+        bound = float(np.sqrt(t1.max() * t2.max()))
+        scale = float(np.sqrt(e1.max() * e2.max()))
+        if bound <= MEHLER_TOL * max(scale, 1e-300) or r >= r_cap:
+            break
+        r = min(2 * r, r_cap)
+    rho, _ = _rho(q1, q2, c)
+    C1 = A1[i1]  # (N, R+1)
+    C2 = A2[i2]  # (M, R+1)
+    acc = np.multiply.outer(C1[:, r], C2[:, r])
+    for k in range(r - 1, -1, -1):  # Horner in ρ
+        acc *= rho
+        acc += np.multiply.outer(C1[:, k], C2[:, k])
+    return acc, bound
+
+
+def _components(act: Activation) -> list[tuple[float, Activation]]:
+    if isinstance(act, Mixture):
+        out: list[tuple[float, Activation]] = []
+        for w, a in act.components:
+            out.extend((w * w2, a2) for w2, a2 in _components(a))
+        return out
+    return [(1.0, act)]
+
+
+def _pair_dual(a1: Activation, a2: Activation, q1, q2, c, derivative: bool) -> tuple[np.ndarray, float]:
+    f1, f2 = _linear_relu(a1), _linear_relu(a2)
+    if f1 is not None and f2 is not None:
+        return _family_dual(f1, f2, q1, q2, c, derivative), 0.0
+    if isinstance(a1, Erf) and isinstance(a2, Erf):
+        return _erf_dual(q1, q2, c, derivative), 0.0
+    return _mehler_pair(a1, a2, q1, q2, c, derivative)
+
+
+def _dual(act, q1, q2, c, derivative: bool, same: bool) -> DualResult:
+    act = parse_activation(act)
+    q1 = np.asarray(q1, dtype=np.float64).reshape(-1)
+    q2 = np.asarray(q2, dtype=np.float64).reshape(-1)
+    c = np.asarray(c, dtype=np.float64)
+    if c.shape != (q1.size, q2.size):
+        raise ValueError(f"covariance has shape {c.shape}, expected {(q1.size, q2.size)} from the variances")
+    if np.any(q1 <= 0) or np.any(q2 <= 0) or not (np.all(np.isfinite(q1)) and np.all(np.isfinite(q2))):
+        raise ValueError("pre-activation variances must be positive and finite")
+    comps = _components(act)
+    total = np.zeros_like(c)
+    bound = 0.0
+    for w1, s1 in comps:
+        for w2, s2 in comps:
+            val, b = _pair_dual(s1, s2, q1, q2, c, derivative)
+            total += (w1 * w2) * val
+            bound += abs(w1 * w2) * b
+    if same:
+        if q1.size != q2.size:
+            raise ValueError("same=True needs a square covariance")
+        diag = derivative_second_moments(act, q1) if derivative else second_moments(act, q1)
+        np.fill_diagonal(total, diag)
+    return DualResult(total, bound)
+
+
+def dual(act: str | Activation, q1, q2, c, same: bool = False) -> DualResult:
+    """E[σ(u_i) σ(v_j)] for (u_i, v_j) centred Gaussian with variances q1[i], q2[j], covariance c[i, j].
+
+    ``same=True`` declares that q1 = q2 = diag(c) (one sample on both sides of the diagonal) and makes
+    the diagonal exact: E[σ(√q z)²] by closed form or adaptive quadrature.
+    """
+    return _dual(act, q1, q2, c, derivative=False, same=same)
+
+
+def dual_derivative(act: str | Activation, q1, q2, c, same: bool = False) -> DualResult:
+    """E[σ'(u_i) σ'(v_j)] (same conventions as ``dual``); exact diagonal E[σ'(√q z)²] when ``same``."""
+    return _dual(act, q1, q2, c, derivative=True, same=same)
+
+
+# ---------------------------------------------------------------------------------------------
+# generic reference: tensor-product 2-D Gauss–Hermite quadrature
+
+
+def dual_gauss_hermite(act: str | Activation, q1, q2, c, n: int = 40, derivative: bool = False,
+                       chunk: int = 1 << 22) -> np.ndarray:
+    """E[σ(u)σ(v)] by an n×n Gauss–Hermite rule on u = √q1 z1, v = √q2 (ρ z1 + √(1−ρ²) z2).
+
+    Generic (no activation-specific knowledge), spectrally accurate for smooth σ, only algebraically
+    for kinked ones. Used as an independent reference and as the benchmark baseline.
+    """
+    act = parse_activation(act)
+    f = act.derivative_numpy if derivative else act.numpy
+    q1 = np.asarray(q1, dtype=np.float64).reshape(-1)
+    q2 = np.asarray(q2, dtype=np.float64).reshape(-1)
+    rho, _ = _rho(q1, q2, np.asarray(c, dtype=np.float64))
+    z, w = np.polynomial.hermite_e.hermegauss(n)
+    w = w / math.sqrt(2 * math.pi)
+    su = np.sqrt(q1)[:, None] * np.ones_like(rho)
+    sv = np.sqrt(q2)[None, :] * np.ones_like(rho)
+    flat_rho, flat_su, flat_sv = rho.ravel(), su.ravel(), sv.ravel()
+    out = np.empty(flat_rho.size)
+    step = max(1, chunk // (n * n))
+    for s in range(0, flat_rho.size, step):
+        r = flat_rho[s:s + step, None, None]
+        fu = f(flat_su[s:s + step, None, None] * z[None, :, None])
+        v = flat_sv[s:s + step, None, None] * (r * z[None, :, None] + np.sqrt(1 - r * r) * z[None, None, :])
+        out[s:s + step] = np.einsum("pij,i,j->p", fu * f(v), w, w)
+    return out.reshape(rho.shape)
