@@ -1,0 +1,78 @@
+"""Arguments and helpers shared by ``eigennas search`` and ``eigennas correlate``."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from empirics.benchmark import Benchmark, load_benchmark
+from empirics.cache import DEFAULT_CACHE_DIR, ScoreCache
+from empirics.scores import SCORES, Score, get_score, parse_options
+
+
+def add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--score", default="eigen", choices=sorted(SCORES), help="score to rank cells by (default eigen)")
+    p.add_argument(
+        "--opt",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="score option, repeatable, e.g. --opt batch_size=32 --opt seeds=1 --opt C=8 --opt N=1 --opt bn=eval",
+    )
+    p.add_argument("--data-dir", default=None, help="data folder (default $EIGENNAS_DATA or ../shared/data)")
+    p.add_argument("--backend", default="csv", choices=["csv", "nats"], help="benchmark backend (default csv)")
+    p.add_argument("--bench-path", default=None, help="CSV file (csv backend) or NATS-Bench files (nats backend)")
+    p.add_argument("--cache", default=DEFAULT_CACHE_DIR, help=f"score cache folder (default {DEFAULT_CACHE_DIR}/)")
+    p.add_argument("--no-cache", action="store_true", help="keep scores in memory only")
+    p.add_argument(
+        "--iso",
+        default="auto",
+        choices=["auto", "canonical", "nats", "arch"],
+        help="which cells share one score: auto (canonical class for iso-invariant scores, else none), "
+        "canonical (Arch.canonical), nats (NATS unique_str), arch (no sharing)",
+    )
+    p.add_argument("--score-seed", type=int, default=0, help="seed of the image batch and initializations (default 0)")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    p.add_argument("--out", default="results", help="output folder (default results/)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def setup(args: argparse.Namespace) -> tuple[Benchmark, Score, ScoreCache]:
+    import torch
+
+    torch.set_num_threads(max(1, int(args.threads)))
+    bench = load_benchmark(args.bench_path, backend=args.backend, data_dir=args.data_dir)
+    score = get_score(args.score, **parse_options(args.opt, args.score))
+    cache = ScoreCache(None if args.no_cache else args.cache)
+    return bench, score, cache
+
+
+def write_json(path: Path, obj: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as fh:
+        json.dump(obj, fh, indent=2, sort_keys=False, default=str, allow_nan=True)
+        fh.write("\n")
+
+
+def write_csv(path: Path, rows: Sequence[dict[str, Any]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fields: list[str] = []
+    for r in rows:
+        for k in r:
+            if k not in fields:
+                fields.append(k)
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=fields)
+        w.writeheader()
+        w.writerows(rows)
+
+
+def opt_tag(score: Score) -> str:
+    """Short file-name tag of the options that differ from the defaults."""
+    diff = {k: v for k, v in score.options.items() if score.defaults.get(k) != v}
+    return "".join(f"_{k}{v}" for k, v in sorted(diff.items())).replace(os.sep, "-")
