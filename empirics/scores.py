@@ -427,18 +427,33 @@ class ParamsScore(Score):
 
 @register_score
 class TheoryScore(Score):
-    """λ_min of the exact infinite-width NTK of the FC analogue on fixed points (``theory.lambda_min``)."""
+    """λ_min of the exact infinite-width NTK of the FC analogue on fixed points (``theory.lambda_min``).
+
+    Points: ``theory.sphere_data(n_points, dim, seed=data_seed, source=source)``, i.e. Gaussian rows
+    rescaled to norm √dim (``source='gaussian'``) or the first ``n_points`` CIFAR-10 test images
+    flattened to the sphere (``source='cifar10'``, dim = 3072). A cell whose output is identically
+    zero scores 0.
+    """
 
     name = "theory"
     needs_images = False
     needs_model = False
-    defaults: ClassVar[dict[str, Any]] = {"n_points": 16, "dim": 32, "data_seed": 0, "conv_activation": "relu"}
+    defaults: ClassVar[dict[str, Any]] = {
+        "n_points": 16,
+        "dim": 32,
+        "data_seed": 0,
+        "source": "gaussian",
+        "conv_activation": "relu",
+    }
 
     def points(self) -> np.ndarray:
-        """The fixed inputs: ``n_points`` i.i.d. Gaussian vectors in R^dim scaled to unit norm."""
-        rng = np.random.default_rng(int(self.options["data_seed"]))
-        X = rng.standard_normal((int(self.options["n_points"]), int(self.options["dim"])))
-        return X / np.linalg.norm(X, axis=1, keepdims=True)
+        """The fixed inputs (float64, n_points × dim)."""
+        try:
+            from theory import sphere_data  # type: ignore[attr-defined]
+        except ImportError as exc:
+            raise ScoreError(f"the theory score needs the theory package: {exc}") from None
+        o = self.options
+        return sphere_data(int(o["n_points"]), int(o["dim"]), seed=int(o["data_seed"]), source=str(o["source"]))
 
     def _score(self, arch, images, labels, seed, num_classes):  # type: ignore[override]
         try:
@@ -448,7 +463,9 @@ class TheoryScore(Score):
         fc = Arch.parse(arch).to_fc_analogue(self.options["conv_activation"])
         if fc.is_zero:
             return 0.0
-        return float(lambda_min(fc, self.points()))
+        if not hasattr(self, "_X"):
+            self._X = self.points()
+        return float(lambda_min(fc, self._X))
 
 
 def describe(score: Score) -> Mapping[str, Any]:

@@ -1,0 +1,218 @@
+"""The score registry, on a tiny stand-in network (tests/toy_cells.py) and, where it exists, the NATS net."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy.spatial.distance import cdist
+from torch import nn
+from toy_cells import toy_factory
+
+from empirics import scores as S
+from empirics.scores import SCORES, ScoreError, get_score, parse_options, weight_ntk
+
+ARCH = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
+ZERO = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"
+SMALL = {"C": 4, "N": 1}
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def batch():
+    g = torch.Generator().manual_seed(0)
+    return torch.randn(8, 3, 8, 8, generator=g), torch.randint(0, 10, (8,), generator=g)
+
+
+def test_registry_and_options():
+    assert {"eigen", "naswot", "tenas_cond", "synflow", "grad_norm", "params", "theory"} <= set(SCORES)
+    with pytest.raises(ScoreError, match="unknown score"):
+        get_score("nope")
+    with pytest.raises(ScoreError, match="no option"):
+        get_score("eigen", batchsize=3)
+    with pytest.raises(ScoreError, match="output"):
+        get_score("eigen", output="mean")
+    opts = parse_options(["batch_size=32", "bn=eval", "seeds=1"], "eigen")
+    assert opts == {"batch_size": 32, "bn": "eval", "seeds": 1}
+    s = get_score("eigen", **opts)
+    assert s.options["output"] == "sum" and s.options["batch_size"] == 32 and s.batch_size == 32
+    assert get_score("eigen").options == {
+        "batch_size": 64,
+        "output": "sum",
+        "bn": "train",
+        "seeds": 3,
+        "C": 16,
+        "N": 5,
+        "normalize": "none",
+    }
+    with pytest.raises(ScoreError, match="key=value"):
+        parse_options(["seeds"], "eigen")
+
+
+def test_eigen_is_lambda_min_of_the_weight_ntk(batch):
+    x, y = batch
+    s = get_score("eigen", model_factory=toy_factory, batch_size=8, seeds=1, **SMALL)
+    v = s.score(ARCH, x, y, seed=3)
+    assert v == s.score(ARCH, x, y, seed=3)  # deterministic
+    model = s.build(ARCH, 10, S._init_seed(3, 0))
+    model.train()
+    K = weight_ntk(model, x, "sum")
+    assert K.shape == (8, 8) and K.dtype == torch.float64
+    assert torch.allclose(K, K.T)
+    assert v == pytest.approx(float(np.linalg.eigvalsh(K.numpy())[0]), rel=1e-10)
+    assert v > 0
+    # the averaged score is the mean of the per-seed values
+    s3 = get_score("eigen", model_factory=toy_factory, batch_size=8, seeds=3, **SMALL)
+    per = [s._reduce(s3.spectrum(ARCH, x, 3, 10, k)) for k in range(3)]
+    assert s3.score(ARCH, x, y, seed=3) == pytest.approx(np.mean(per))
+    assert len(set(per)) == 3
+
+
+def test_eigen_full_kernel_and_tenas(batch):
+    x, y = batch
+    xs = x[:3]
+    full = get_score("eigen", model_factory=toy_factory, batch_size=3, seeds=1, output="full", **SMALL)
+    model = full.build(ARCH, 4, 0)
+    K = weight_ntk(model.train(), xs, "full")
+    assert K.shape == (12, 12)
+    # the sum-of-logits kernel is the class-summed block of the full kernel
+    Ksum = weight_ntk(full.build(ARCH, 4, 0).train(), xs, "sum")
+    assert torch.allclose(K.reshape(3, 4, 3, 4).sum(dim=(1, 3)), Ksum, rtol=1e-5, atol=1e-8)
+    ev = full.spectrum(ARCH, x[:3], 1, 4)
+    cond = get_score("tenas_cond", model_factory=toy_factory, batch_size=3, seeds=1, output="full", **SMALL)
+    assert cond.score(ARCH, x[:3], y[:3], seed=1, num_classes=4) == pytest.approx(-ev[-1] / ev[0])
+    assert full.score(ARCH, x[:3], y[:3], seed=1, num_classes=4) == pytest.approx(ev[0])
+
+
+def test_zero_cell_scores_are_degenerate(batch):
+    x, y = batch
+    s = get_score("eigen", model_factory=toy_factory, batch_size=8, seeds=1, **SMALL)
+    assert s.score(ZERO, x, y) < 1e-6 * s.score(ARCH, x, y)
+    assert get_score("tenas_cond", model_factory=toy_factory, batch_size=8, seeds=1, **SMALL).score(ZERO, x, y) < -1e3
+
+
+def _relu_codes(model: nn.Module, x: torch.Tensor) -> np.ndarray:
+    codes = []
+    hs = [
+        m.register_forward_pre_hook(lambda _m, inp: codes.append((inp[0].reshape(len(x), -1) > 0).numpy()))
+        for m in model.modules()
+        if isinstance(m, nn.ReLU)
+    ]
+    with torch.no_grad():
+        model.train()(x)
+    for h in hs:
+        h.remove()
+    return np.concatenate(codes, axis=1)
+
+
+def test_naswot_is_log_det_of_the_hamming_kernel(batch):
+    x, y = batch
+    s = get_score("naswot", model_factory=toy_factory, batch_size=8, **SMALL)
+    v = s.score(ARCH, x, y, seed=2)
+    c = _relu_codes(s.build(ARCH, 10, S._init_seed(2, 0)), x)
+    NA = c.shape[1]
+    KH = NA - cdist(c, c, metric="hamming") * NA  # N_A minus the Hamming distance
+    assert np.allclose(np.diag(KH), NA)
+    assert v == pytest.approx(np.linalg.slogdet(KH)[1], rel=1e-9)
+
+
+class _TwoLayer(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Linear(3, 4, bias=False)
+        self.b = nn.Linear(4, 2, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.b(self.a(x))
+
+
+def test_synflow_conservation_law():
+    """Tanaka et al. 2020: for a linear chain with |θ|, Σ_layer θ⊙∂R/∂θ = R for every layer."""
+    s = get_score("synflow", model_factory=lambda a, k, C, N: _TwoLayer())
+    v = s.score(ARCH, torch.zeros(5, 3), None, seed=0)
+    m = s.build(ARCH, 10, S._init_seed(0, 0))
+    with torch.no_grad():
+        R = float((m.b.weight.double().abs() @ m.a.weight.double().abs() @ torch.ones(3, dtype=torch.float64)).sum())
+    assert v == pytest.approx(2 * R, rel=1e-9)
+
+
+def test_grad_norm_and_params(batch):
+    x, y = batch
+    s = get_score("grad_norm", model_factory=toy_factory, batch_size=8, **SMALL)
+    v = s.score(ARCH, x, y, seed=0)
+    m = s.build(ARCH, 10, S._init_seed(0, 0)).train()
+    nn.functional.cross_entropy(m(x), y).backward()
+    ref = sum(float(mod.weight.grad.norm()) for mod in m.modules() if isinstance(mod, (nn.Conv2d, nn.Linear)))
+    assert v == pytest.approx(ref, rel=1e-6)
+    with pytest.raises(ScoreError, match="labels"):
+        s.score(ARCH, x, None)
+    p = get_score("params", model_factory=toy_factory, **SMALL)
+    n = sum(q.numel() for q in toy_factory(ARCH, 10, 4, 1).parameters())
+    assert p.score(ARCH) == pytest.approx(n / 1e6)
+    assert p.score(ARCH, num_classes=100) > p.score(ARCH, num_classes=10)
+
+
+def test_scores_need_their_inputs():
+    with pytest.raises(ScoreError, match="needs a batch"):
+        get_score("eigen", model_factory=toy_factory, **SMALL).score(ARCH)
+    with pytest.raises(ScoreError, match="wants 64 images"):
+        get_score("eigen", model_factory=toy_factory, **SMALL).score(ARCH, torch.zeros(4, 3, 8, 8))
+
+
+def test_theory_score():
+    pytest.importorskip("theory", reason="theory package not available")
+    import theory
+
+    if not hasattr(theory, "lambda_min"):
+        pytest.skip("theory.lambda_min not available yet")
+    s = get_score("theory", n_points=8, dim=16)
+    v = s.score(ARCH)
+    fc = "|dense_relu~0|+|dense_relu~0|skip_connect~1|+|skip_connect~0|dense_relu~1|skip_connect~2|"
+    assert v == pytest.approx(theory.lambda_min(fc, theory.sphere_data(8, 16, seed=0)), rel=1e-12)
+    assert v > 0
+    assert s.score(ZERO) == 0.0
+    assert math.isfinite(get_score("theory").score(ARCH))
+
+
+# ------------------------------------------------------------------ the real NATS cell network, when present
+
+
+def _build_model_or_skip():
+    try:
+        from empirics import build_model  # noqa: F401
+    except ImportError:
+        pytest.skip("empirics.build_model (the NATS cell network) is not available yet")
+
+
+def test_scores_on_the_nats_network_smoke(data_dir):
+    _build_model_or_skip()
+    from empirics.images import image_batch
+
+    x, y = image_batch("cifar10", 4, seed=0, data_dir=data_dir)
+    for name in ("eigen", "tenas_cond", "naswot", "grad_norm", "synflow"):
+        opts = {"C": 8, "N": 1}
+        if "batch_size" in SCORES[name].defaults:
+            opts["batch_size"] = 4
+        if "seeds" in SCORES[name].defaults:
+            opts["seeds"] = 1
+        v = get_score(name, **opts).score(ARCH, x, y, seed=0)
+        assert math.isfinite(v), name
+
+
+def test_params_score_equals_the_benchmark(data_dir):
+    _build_model_or_skip()
+    from empirics.benchmark import CsvBenchmark
+
+    b = CsvBenchmark(data_dir=data_dir)
+    p = get_score("params")
+    for i in [0, 1, 6111, 857, 15624]:
+        assert p.score(b.arch(i)) == pytest.approx(b.params(i), abs=1e-6)
