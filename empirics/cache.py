@@ -66,12 +66,18 @@ class ScoreCache:
         self.skipped = 0
         self.hits = 0
         self.misses = 0
+        self._torn_tail = False
         if self.path is not None and self.path.exists():
             self._load()
 
     def _load(self) -> None:
         assert self.path is not None
-        with open(self.path, encoding="utf-8") as fh:
+        with open(self.path, "rb") as fb:
+            fb.seek(0, os.SEEK_END)
+            if fb.tell() > 0:
+                fb.seek(-1, os.SEEK_END)
+                self._torn_tail = fb.read(1) != b"\n"  # a write was cut: start the next record on a new line
+        with open(self.path, encoding="utf-8", errors="replace") as fh:
             for line in fh:
                 line = line.strip()
                 if not line:
@@ -111,6 +117,9 @@ class ScoreCache:
         if self.path is None:
             return
         line = json.dumps(rec, sort_keys=True, default=str) + "\n"
+        if self._torn_tail:
+            line = "\n" + line
+            self._torn_tail = False
         # one os.write on an O_APPEND descriptor: atomic for lines of ordinary length, and a crash leaves
         # at most a torn last line that _load skips
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
