@@ -1,0 +1,91 @@
+"""Data statistics the bounds are written in (docs/bounds.md §1, table of symbols).
+
+For X ∈ ℝ^{N×d} (rows x_i) and the input kernel Σ_00 = XXᵀ/d:
+
+* q_0(x_i) = ‖x_i‖²/d                        the input kernel's diagonal
+* m(x_i)   = mean of x_i's coordinates           the input's "feature mean"
+* ρ_0      = D^{-1/2} Σ_00 D^{-1/2}               input correlation matrix (D = diag q_0)
+* ρ̂        = max_{i≠j} |ρ_0,ij|                   (0 when N = 1)
+* λ_0      = λ_min(ρ_0)
+* ℓ_c      = λ_min(Σ_00 − m mᵀ)                    Gram of the row-centred data (only used when an
+                                                  identity path carries the input to a node)
+
+Assumptions a bound may need, checked here and named in errors/flags:
+
+* ``A0`` finite float data, N ≥ 1, no zero row;
+* ``A1`` sphere data: all q_0(x_i) equal (rel. tol 1e-9) ⇒ every node's kernel diagonal is the same
+  for all samples, unless A2 fails and an identity path from the input meets a non-zero mean;
+* ``A2`` equal coordinate means m(x_i) (e.g. row-centred data, m = 0).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from bounds.plan import BoundError
+
+__all__ = ["DataStats", "data_stats"]
+
+REL_TOL = 1e-9
+
+
+@dataclass(frozen=True)
+class DataStats:
+    N: int
+    d: int
+    q0: np.ndarray
+    m: np.ndarray
+    rho_max: float
+    lambda0: float
+    ell_c: float
+    sphere: bool
+    equal_means: bool
+
+    @property
+    def flags(self) -> tuple[str, ...]:
+        out = []
+        if not self.sphere:
+            out.append("A1 violated: rows have different norms (not sphere data)")
+        if not self.equal_means:
+            out.append("A2 violated: rows have different coordinate means")
+        return tuple(out)
+
+
+def _as_data(X: np.ndarray) -> np.ndarray:
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 2 or X.shape[0] < 1 or X.shape[1] < 1:
+        raise BoundError(f"A0 violated: data must be a non-empty N×d array, got shape {X.shape}")
+    if not np.all(np.isfinite(X)):
+        raise BoundError("A0 violated: data contains NaN or inf")
+    if np.any(np.linalg.norm(X, axis=1) == 0):
+        raise BoundError("A0 violated: data contains a zero row (its correlation with other rows is undefined)")
+    return X
+
+
+def _slack(A: np.ndarray) -> float:
+    return 8.0 * A.shape[0] * np.finfo(np.float64).eps * float(np.abs(A).max())
+
+
+def data_stats(X: np.ndarray) -> DataStats:
+    """Compute the statistics above (float64; eigenvalues by ``numpy.linalg.eigvalsh``)."""
+    X = _as_data(X)
+    N, d = X.shape
+    G = X @ X.T / d
+    q0 = np.diag(G).copy()
+    m = X.mean(axis=1)
+    s = np.sqrt(q0)
+    rho = G / np.outer(s, s)
+    if N > 1:
+        off = np.abs(rho - np.diag(np.diag(rho)))
+        rho_max = float(min(1.0, off.max()))
+    else:
+        rho_max = 0.0
+    # computed eigenvalues are lowered by a rounding allowance (backward-stable eigvalsh: |error| ≲ N·eps·‖A‖)
+    lam0 = float(max(0.0, np.linalg.eigvalsh(rho)[0] - _slack(rho)))
+    C = G - np.outer(m, m)
+    ell_c = float(max(0.0, np.linalg.eigvalsh(C)[0] - _slack(C)))
+    sphere = bool(np.ptp(q0) <= REL_TOL * q0.max())
+    eq_m = bool(np.ptp(m) <= REL_TOL * max(1.0, np.abs(m).max()) * 10)
+    return DataStats(N, d, q0, m, rho_max, lam0, ell_c, sphere, eq_m)
