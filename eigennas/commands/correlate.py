@@ -52,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
         s = scores[d] if args.score_dataset == "same" else scores[score_sets[0]]
         corr.update(correlate(s, {d: accs[d]}, n_boot=args.boot, level=args.level, seed=args.seed))
     pct = int(round(args.level * 100))
-    print(f"score {score.name} {score.options}, {len(idx)} cells (seed {args.seed}), images: {args.score_dataset}")
+    imgs = args.score_dataset if score.needs_images else "none (score needs no images)"
+    print(f"score {score.name} {score.options}, {len(idx)} cells (seed {args.seed}), images: {imgs}")
     print(f"{'dataset':<15} {'n':>5}  {'Spearman':>8} [{pct}% CI]        {'Kendall':>8} [{pct}% CI]")
     for d, c in corr.items():
         print(
