@@ -104,6 +104,9 @@ class Score:
     #: True when cells with equal ``Arch.canonical()`` give the same value (or the same distribution
     #: over seeds), so the search may score one representative per class.
     iso_invariant: ClassVar[bool] = True
+    #: False when the value does not depend on the dataset (no images, no number of classes): the
+    #: cache then stores one value for all datasets.
+    dataset_dependent: ClassVar[bool] = True
     defaults: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, model_factory: ModelFactory | None = None, **options: Any) -> None:
@@ -438,6 +441,7 @@ class TheoryScore(Score):
     name = "theory"
     needs_images = False
     needs_model = False
+    dataset_dependent = False
     defaults: ClassVar[dict[str, Any]] = {
         "n_points": 16,
         "dim": 32,

@@ -105,7 +105,8 @@ class Scorer:
 
     def key(self, arch: str, seed: int) -> tuple[str, str]:
         ck = class_key(arch, self.iso, self.bench)
-        return ck, record_key(ck, self.score.name, self.score.options, self.dataset, seed)
+        ds = self.dataset if self.score.dataset_dependent else "*"
+        return ck, record_key(ck, self.score.name, self.score.options, ds, seed)
 
     def score_indices(self, indices: Sequence[int], seed: int = 0, desc: str | None = None) -> np.ndarray:
         """Scores of the cells ``indices`` (benchmark indices), computing only what the cache lacks."""
@@ -136,7 +137,7 @@ class Scorer:
                     cls=ck,
                     score=self.score.name,
                     options=options_fingerprint(self.score.options),
-                    dataset=self.dataset,
+                    dataset=self.dataset if self.score.dataset_dependent else "*",
                     seed=int(seed),
                     time_s=round(dt, 4),
                 )
@@ -148,6 +149,7 @@ class Scorer:
 
 
 def _argmax(scores: np.ndarray) -> int:
+    """First maximum (NaN counts as −inf); ties are broken by the random draw order, i.e. at random."""
     s = np.where(np.isnan(scores), -np.inf, scores)
     return int(np.argmax(s))
 

@@ -74,8 +74,8 @@ def run(args: argparse.Namespace) -> int:
         f"the rest from the cache ({cache.path or 'memory'})"
     )
     out = Path(args.out)
-    ds_tag = args.dataset if args.protocol == "sample" else args.protocol
-    stem = f"search_{score.name}{opt_tag(score)}_{args.protocol}_{ds_tag}_n{args.n}_r{args.repeats}_s{args.seed}"
+    ds_tag = f"_{args.dataset}" if args.protocol == "sample" else ""
+    stem = f"search_{score.name}{opt_tag(score)}_{args.protocol}{ds_tag}_n{args.n}_r{args.repeats}_s{args.seed}"
     write_json(out / f"{stem}.json", res.to_json())
     write_csv(out / f"{stem}.csv", res.records)
     print(f"wrote {out / (stem + '.json')} and {out / (stem + '.csv')}")
