@@ -4,7 +4,7 @@ Every score is a small object with a ``name``, its ``options`` (a dict, part of 
 
     score(arch, images=None, labels=None, seed=0, num_classes=10) -> float      (larger is better)
 
-Scores that need a network build it with ``empirics.build_model`` (the NATS-Bench cell network; the
+Scores that need a network build ``empirics.nats_net.NATSNetwork`` (the NATS-Bench cell network; the
 options ``C`` and ``N`` set its width and cells per stage, 16 and 5 in NATS-Bench), unless a
 ``model_factory(arch_str, num_classes, C, N) -> nn.Module`` is given. The network is initialized
 under ``torch.manual_seed`` of a value derived from ``seed`` (the global RNG state is restored).
@@ -31,7 +31,8 @@ Registry (``get_score(name, **options)``, ``SCORES``):
   BatchNorm in eval mode (at init its running statistics make it the identity up to ε, i.e. "no BN").
 * ``grad_norm`` (Abdelfattah et al. 2021): Σ_layers ‖∂L_CE/∂W‖₂ over conv and linear weights, one
   batch with its labels, BN in train mode.
-* ``params``: number of trainable parameters of the network, in millions (no images).
+* ``params``: number of trainable parameters of the network, in millions (no images; for the NATS
+  network from ``nats_net.count_parameters`` without building it).
 * ``theory``: λ_min of the exact infinite-width NTK of the cell's FC analogue
   (``Arch.to_fc_analogue``) on ``n_points`` fixed unit-norm Gaussian inputs in dimension ``dim``,
   computed by ``theory.lambda_min`` (no images, no training, deterministic).
@@ -75,12 +76,12 @@ class ScoreError(ValueError):
 
 
 def default_model_factory(arch: str, num_classes: int, C: int, N: int) -> nn.Module:
-    """``empirics.build_model`` (the NATS-Bench cell network)."""
+    """The NATS-Bench cell network ``empirics.nats_net.NATSNetwork(arch, C, N, num_classes)``."""
     try:
-        from empirics import build_model  # type: ignore[attr-defined]
+        from empirics.nats_net import NATSNetwork
     except ImportError as exc:
-        raise ScoreError(f"the NATS cell network (empirics.build_model) is not available: {exc}") from None
-    return build_model(arch, C=C, N=N, num_classes=num_classes)
+        raise ScoreError(f"the NATS cell network (empirics.nats_net) is not available: {exc}") from None
+    return NATSNetwork(arch, C=C, N=N, num_classes=num_classes)
 
 
 @contextmanager
@@ -424,6 +425,11 @@ class ParamsScore(Score):
     defaults: ClassVar[dict[str, Any]] = {"C": 16, "N": 5}
 
     def _score(self, arch, images, labels, seed, num_classes):  # type: ignore[override]
+        C, N = int(self.options["C"]), int(self.options["N"])
+        if self.model_factory is default_model_factory:
+            from empirics.nats_net import count_parameters
+
+            return count_parameters(arch, C=C, N=N, num_classes=num_classes) / 1e6  # closed form, no network
         model = self.build(arch, num_classes, 0)
         return sum(p.numel() for p in model.parameters() if p.requires_grad) / 1e6
 

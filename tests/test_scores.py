@@ -187,10 +187,7 @@ def test_theory_score():
 
 
 def _build_model_or_skip():
-    try:
-        from empirics import build_model  # noqa: F401
-    except ImportError:
-        pytest.skip("empirics.build_model (the NATS cell network) is not available yet")
+    pytest.importorskip("empirics.nats_net", reason="the NATS cell network (empirics.nats_net) is not available yet")
 
 
 def test_scores_on_the_nats_network_smoke(data_dir):
@@ -216,3 +213,7 @@ def test_params_score_equals_the_benchmark(data_dir):
     p = get_score("params")
     for i in [0, 1, 6111, 857, 15624]:
         assert p.score(b.arch(i)) == pytest.approx(b.params(i), abs=1e-6)
+    # the closed form agrees with the network it describes
+    built = get_score("params", model_factory=lambda a, k, C, N: S.default_model_factory(a, k, C, N), C=8, N=1)
+    closed = get_score("params", C=8, N=1)
+    assert built.score(b.arch(1), num_classes=100) == pytest.approx(closed.score(b.arch(1), num_classes=100))

@@ -139,10 +139,7 @@ def test_smoke_search_end_to_end_toy(bench, data_dir, tmp_path):
 
 
 def test_smoke_search_on_the_nats_network(bench, data_dir, tmp_path):
-    try:
-        from empirics import build_model  # noqa: F401
-    except ImportError:
-        pytest.skip("empirics.build_model (the NATS cell network) is not available yet")
+    pytest.importorskip("empirics.nats_net", reason="the NATS cell network (empirics.nats_net) is not available yet")
     score = get_score("eigen", batch_size=4, seeds=1, C=8, N=1)
     res = run_protocol("sample", score, bench, n=10, repeats=1, cache=ScoreCache(tmp_path), data_dir=data_dir,
                        progress=False)
