@@ -254,6 +254,13 @@ def _mehler_pair(a1: Activation, a2: Activation, q1, q2, c, derivative: bool) ->
             break
         r = min(2 * r, r_cap)
     rho, _ = _rho(q1, q2, c)
+    if len(u1) == 1 and len(u2) == 1:  # one variance on each side (data on the sphere): scalar Horner
+        coef = A1[0] * A2[0]
+        acc = np.full_like(rho, coef[r])
+        for k in range(r - 1, -1, -1):
+            acc *= rho
+            acc += coef[k]
+        return acc, bound
     C1 = A1[i1]  # (N, R+1)
     C2 = A2[i2]  # (M, R+1)
     acc = np.multiply.outer(C1[:, r], C2[:, r])
