@@ -19,6 +19,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_common(p)
     p.add_argument("--n", default="1000", help="cells sampled uniformly (default 1000; 'all' = the whole space)")
     p.add_argument("--seed", type=int, default=0, help="seed of the cell sample (default 0)")
+    p.add_argument(
+        "--draws",
+        type=int,
+        default=0,
+        help="use the union of the cells of the first DRAWS P-S draws of 'eigennas search --n N --seed SEED' "
+        "instead of one sample of N (shares the score cache with the search)",
+    )
     p.add_argument("--datasets", nargs="+", default=list(DATASETS), help="accuracy datasets (default all three)")
     p.add_argument(
         "--score-dataset",
@@ -33,7 +40,12 @@ def run(args: argparse.Namespace) -> int:
     bench, score, cache = setup(args)
     datasets = [canonical_dataset(d) for d in args.datasets]
     n = len(bench) if str(args.n) == "all" else int(args.n)
-    idx = list(range(len(bench))) if n >= len(bench) else bench.sample(n, np.random.default_rng(args.seed))
+    if args.draws > 0:
+        idx = sorted({i for r in range(args.draws) for i in bench.sample(n, np.random.default_rng([args.seed, r]))})
+    elif n >= len(bench):
+        idx = list(range(len(bench)))
+    else:
+        idx = bench.sample(n, np.random.default_rng(args.seed))
     t0 = time.perf_counter()
     scores: dict[str, np.ndarray] = {}
     computed, ctime = 0, 0.0
@@ -62,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
         )
     print(f"wall time {wall:.1f} s; {computed} cells scored ({ctime:.1f} s), the rest from the cache")
     out = Path(args.out)
-    stem = f"correlate_{score.name}{opt_tag(score)}_n{len(idx)}_s{args.seed}_img-{args.score_dataset}"
+    draws = f"_draws{args.draws}" if args.draws > 0 else ""
+    stem = f"correlate_{score.name}{opt_tag(score)}_n{len(idx)}{draws}_s{args.seed}_img-{args.score_dataset}"
     rows = []
     for j, i in enumerate(idx):
         row = {"index": i, "arch": bench.arch(i)}
