@@ -36,6 +36,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from empirics._errors import NTKError, NTKInputError, NTKMemoryError
+from empirics._layerwise import LayerwiseUnsupported, layerwise_ntk_full
+
 __all__ = [
     "NTKMethod",
     "NTKError",
@@ -46,18 +49,6 @@ __all__ = [
     "select_parameters",
     "default_device",
 ]
-
-
-class NTKError(ValueError):
-    """An empirical NTK cannot be computed for this model / input / option."""
-
-
-class NTKInputError(NTKError):
-    """The input batch does not fit the model (shape, dtype, non-finite values)."""
-
-
-class NTKMemoryError(NTKError, MemoryError):
-    """The memory limit is too small for even one chunk of the computation."""
 
 
 class NTKMethod(str, enum.Enum):
@@ -80,10 +71,19 @@ class NTKMethod(str, enum.Enum):
       (functional_call on one sample at a time). Cost N·m·b ≈ m·B, i.e. about N times cheaper than
       the others; memory ≈ chunk × m × P. **Only valid when samples do not interact**: raises
       ``NTKError`` for a model with BatchNorm using batch statistics.
-    * ``AUTO``: VMAP when the samples do not interact, else BATCHED.
+    * ``LAYERWISE``: structured per-layer products (``empirics._layerwise``) for models whose samples do
+      not interact: one forward recording each parameter's input, m batch backwards for the per-sample
+      output cotangents, then K_W = (G Gᵀ) ⊙ (H Hᵀ) for matmul/linear weights and per-sample gradients
+      g ⊗ unfold(x) for conv2d, x̂·g for BatchNorm (running statistics). Cost ≈ m·B + Σ_layers
+      (N·m)²·(in + out) (linear) or (N·m)²·P_W (conv); no per-sample backward at all. Raises
+      ``NTKError`` for coupled models and for parameters used outside matmul/linear/conv2d/batch_norm
+      (verified: K[0,0] must equal the squared norm of an ordinary autograd gradient).
+    * ``AUTO``: LAYERWISE when the samples do not interact (VMAP if the model is not covered by it),
+      else BATCHED.
     """
 
     AUTO = "auto"
+    LAYERWISE = "layerwise"
     LOOP = "loop"
     BATCHED = "batched"
     JACREV = "jacrev"
@@ -360,11 +360,13 @@ def empirical_ntk(
         selected = select_parameters(work, params)
     X = X.to(dev)
     coupled = is_batch_coupled(work)
-    if method is NTKMethod.AUTO:
-        method = NTKMethod.BATCHED if coupled else NTKMethod.VMAP
-    if method is NTKMethod.VMAP and coupled:
+    auto = method is NTKMethod.AUTO
+    if auto:
+        method = NTKMethod.BATCHED if coupled else NTKMethod.LAYERWISE
+    if method in (NTKMethod.VMAP, NTKMethod.LAYERWISE) and coupled:
         raise NTKError(
-            "NTKMethod.VMAP computes per-sample gradients, which is invalid for this model: a BatchNorm layer "
+            f"NTKMethod.{method.name} computes per-sample gradients, which is invalid for this model: "
+            "a BatchNorm layer "
             "uses batch statistics (train mode or track_running_stats=False), so every output depends on "
             "the whole batch. Use LOOP, BATCHED or JACREV (they differentiate the batched forward), or "
             "put the model in eval mode if you want per-sample semantics with running statistics"
@@ -381,7 +383,12 @@ def empirical_ntk(
     for mod in frozen:
         mod.track_running_stats = False
     try:
-        return _compute(work, X, readout, method, selected, memory_limit_bytes, dev, coupled)
+        try:
+            return _compute(work, X, readout, method, selected, memory_limit_bytes, dev, coupled)
+        except LayerwiseUnsupported:
+            if not auto:
+                raise
+            return _compute(work, X, readout, NTKMethod.VMAP, selected, memory_limit_bytes, dev, coupled)
     finally:
         for mod in frozen:
             mod.track_running_stats = True
@@ -423,6 +430,26 @@ def _compute(
     if limit <= 0:
         raise NTKMemoryError(f"memory_limit_bytes must be positive, got {memory_limit_bytes!r}")
     plan = _Plan(limit, graph, k_bytes, R, N, m, itemsize)
+
+    if method is NTKMethod.LAYERWISE:
+        if readout.output in ("per_class", "trace") and R * R * 8 > k_bytes:
+            plan = _Plan(limit, graph, R * R * 8, R, N, m, itemsize)
+        Kf = layerwise_ntk_full(
+            lambda x: _forward(model, x),
+            X,
+            readout.rows,
+            [p for _, p in selected],
+            [n for n, _ in selected],
+            avail_bytes=limit - plan.fixed,
+        )
+        if not torch.isfinite(Kf).all():
+            raise NTKError("non-finite gradients (NaN/inf): the NTK is undefined")
+        Kf = Kf.cpu()
+        if not per_class:
+            return Kf
+        K4 = Kf.view(N, m, N, m)
+        blocks = torch.stack([K4[:, c, :, c] for c in range(m)])
+        return blocks.mean(dim=0) if readout.output == "trace" else blocks
 
     sizes = [(n, p.numel()) for n, p in selected]
     if method is NTKMethod.VMAP:
