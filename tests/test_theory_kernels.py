@@ -167,7 +167,7 @@ def test_bad_input() -> None:
         kernel_pieces("|dense_relu~0|", X, max_bytes=100)
 
 
-ACT_POOL = ["relu", "leaky_relu(0.2)", "tanh", "sigmoid", "swish", "gelu", "erf", "identity",
+ACT_POOL = ["relu", "leaky_relu(0.2)", "tanh", "sigmoid", "swish", "gelu", "elu", "erf", "identity",
             "mix(0.5*relu,0.5*tanh)"]
 OPS = st.sampled_from(["none", "skip_connect", "0.5*skip_connect"] + [f"dense_{a}" for a in ACT_POOL]
                       + ["0.7*dense_relu"])
