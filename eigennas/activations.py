@@ -402,7 +402,7 @@ def _neg_exp_parts_float(r_max: int, c: float) -> list[float]:
     """E[(e^{c z} − 1)·1{z<0}·h_r(z)] for r = 0..r_max, in float64 (see ``_neg_exp_part``)."""
     phi0 = 1.0 / math.sqrt(2 * math.pi)
     h0 = normalized_hermite(max(r_max - 1, 0), np.array(0.0))
-    j = math.exp(0.5 * c * c) * special.ndtr(-c)  # J_0 = E[e^{cz} 1{z<0}]
+    j = 0.5 * special.erfcx(c / math.sqrt(2))  # J_0 = E[e^{cz} 1{z<0}] = e^{c²/2}Φ(−c), overflow-free
     out = [j - 0.5]
     for r in range(1, r_max + 1):
         # J_r = c/√r J_{r−1} − h_{r−1}(0) φ(0)/√r ;  K_r = −h_{r−1}(0) φ(0)/√r  (c = 0)
@@ -674,7 +674,8 @@ def _second_moment_cached(act: Activation, q: float) -> float:
     if isinstance(act, Erf):
         return 2.0 / math.pi * math.asin(2 * q / (1 + 2 * q))
     if isinstance(act, ELU):
-        neg = math.exp(2 * q) * special.ndtr(-2 * sq) - 2 * math.exp(q / 2) * special.ndtr(-sq) + 0.5
+        # e^{2q}Φ(−2√q) = erfcx(√(2q))/2 and e^{q/2}Φ(−√q) = erfcx(√(q/2))/2 (no overflow for large q)
+        neg = 0.5 * special.erfcx(math.sqrt(2 * q)) - special.erfcx(math.sqrt(q / 2)) + 0.5
         return q / 2.0 + act.alpha**2 * neg
     if act.kinks:
         # piecewise smooth (mixtures with relu-like parts): adaptive quadrature split at the kinks
