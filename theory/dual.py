@@ -234,6 +234,16 @@ def _coeffs(act: Activation, q_unique: np.ndarray, r_max: int, derivative: bool)
     return np.array(rows)
 
 
+def _trusted(A: np.ndarray, e: np.ndarray) -> np.ndarray:
+    """Keep the leading orders whose coefficients are finite and respect Parseval (Σ_{r≤R} μ_r² ≤ E[σ²]);
+    closed-form recurrences can lose accuracy at very large q, and the tail bound then covers the rest."""
+    ok = np.isfinite(A).all(0)
+    with np.errstate(invalid="ignore", over="ignore"):
+        ok &= (np.cumsum(np.where(np.isfinite(A), A, 0.0) ** 2, axis=1) <= e[:, None] * (1 + 1e-9) + 1e-300).all(0)
+    n_ok = int(np.argmin(ok)) if not ok.all() else ok.size
+    return A[:, : max(n_ok, 1)]
+
+
 def _mehler_pair(a1: Activation, a2: Activation, q1, q2, c, derivative: bool) -> tuple[np.ndarray, float]:
     """Σ_r μ_r(a1_{q1}) μ_r(a2_{q2}) ρ^r with an adaptive order and its Cauchy–Schwarz tail bound."""
     u1, i1 = _unique(q1)
@@ -244,15 +254,18 @@ def _mehler_pair(a1: Activation, a2: Activation, q1, q2, c, derivative: bool) ->
     r_cap = min(_max_order(a1), _max_order(a2))
     r = min(40, r_cap)
     while True:
-        A1 = _coeffs(a1, u1, r, derivative)
-        A2 = _coeffs(a2, u2, r, derivative)
+        A1 = _trusted(_coeffs(a1, u1, r, derivative), e1)
+        A2 = _trusted(_coeffs(a2, u2, r, derivative), e2)
+        r_eff = min(A1.shape[1], A2.shape[1]) - 1
+        A1, A2 = A1[:, : r_eff + 1], A2[:, : r_eff + 1]
         t1 = np.clip(e1 - (A1**2).sum(1), 0.0, None)
         t2 = np.clip(e2 - (A2**2).sum(1), 0.0, None)
         bound = float(np.sqrt(t1.max() * t2.max()))
         scale = float(np.sqrt(e1.max() * e2.max()))
-        if bound <= MEHLER_TOL * max(scale, 1e-300) or r >= r_cap:
+        if bound <= MEHLER_TOL * max(scale, 1e-300) or r >= r_cap or r_eff < r:
             break
         r = min(2 * r, r_cap)
+    r = r_eff
     rho, _ = _rho(q1, q2, c)
     if len(u1) == 1 and len(u2) == 1:  # one variance on each side (data on the sphere): scalar Horner
         coef = A1[0] * A2[0]

@@ -102,6 +102,11 @@ class EdgePieces:
     error_bound: float = 0.0
 
     @property
+    def relative_error_bound(self) -> float:
+        """``error_bound`` relative to the largest diagonal entry of the feature kernel."""
+        return self.error_bound / max(float(np.max(np.diag(self.feature_kernel))), 1e-300)
+
+    @property
     def src(self) -> int:
         return self.edge.src
 
@@ -145,6 +150,11 @@ class KernelPieces:
         """A crude bound on the dual-activation truncation error summed over edges (0 when all
         duals are closed forms); it is not propagated through later layers."""
         return float(sum(e.error_bound for e in self.edges))
+
+    @property
+    def relative_error_bound(self) -> float:
+        """The largest per-edge ``EdgePieces.relative_error_bound`` (0 when all duals are closed forms)."""
+        return max((e.relative_error_bound for e in self.edges), default=0.0)
 
     def edge(self, index: int) -> EdgePieces:
         """The pieces of the dense edge ``arch.edges[index]``."""
@@ -240,6 +250,12 @@ def kernel_pieces(arch: Arch | str, X, normalize: bool = False, max_bytes: int |
             fwd = dual(act, q, q, K, same=True)
             bwd = dual_derivative(act, q, q, K, same=True)
             M = gaussian_mean(act, q)
+            for what, arr in (("E[σσ]", fwd.value), ("E[σ'σ']", bwd.value), ("mean", M)):
+                if not np.all(np.isfinite(arr)):
+                    raise FloatingPointError(
+                        f"edge {e} of {a}: the dual activation {what} is not finite at pre-activation variances "
+                        f"up to q = {q.max():.3g}; the kernels of this architecture blow up with depth"
+                    )
             edge_pieces[i] = EdgePieces(e, i, act, e.op.scale, cw, K, fwd.value, M, bwd.value,
                                         error_bound=max(fwd.error_bound, bwd.error_bound))
             feats[i] = (fwd.value, M)
@@ -282,6 +298,8 @@ def kernel_pieces(arch: Arch | str, X, normalize: bool = False, max_bytes: int |
 
     nngp = sigma[out].copy() if out in live else np.zeros((N, N))
     theta += nngp
+    if not (np.all(np.isfinite(theta)) and np.all(np.isfinite(nngp))):
+        raise FloatingPointError(f"the kernels of {a} overflow float64 on these data (they grow too fast with depth)")
     return KernelPieces(
         arch=a, X=X, sigma=sigma, mean=mean, pi=pi,
         edges=tuple(edge_pieces[i] for i in sorted(edge_pieces)),

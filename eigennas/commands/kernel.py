@@ -44,5 +44,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"lambda_max: {ev[-1]:.10g}")
     print(f"trace:      {float(np.trace(K)):.10g}")
     if p.error_bound > 0:
-        print(f"dual-activation truncation bound (sum over edges, per entry): {p.error_bound:.2e}")
+        print(f"dual-activation truncation bound per entry: {p.error_bound:.2e} absolute (summed over edges), "
+              f"{p.relative_error_bound:.2e} relative (worst edge)")
     return 0
