@@ -197,3 +197,12 @@ def test_random_archs_psd_symmetric_and_canonical_invariant(arch: Arch, seed: in
     assert np.linalg.eigvalsh(p.ntk - p.nngp)[0] >= -1e-9 * max(1.0, np.abs(p.ntk).max())
     # isomorphic cells (dead paths removed, relabelled) have the same kernels
     np.testing.assert_allclose(ntk(arch.canonical(), p.X), p.ntk, rtol=1e-10, atol=1e-12)
+
+
+def test_large_variances_are_handled_or_refused() -> None:
+    X = sphere_data(6, 4)
+    # an alpha = 1 ELU ResNet reaches pre-activation variances ~1e3: finite kernel, honest (larger) bound
+    p = kernel_pieces(resnet("elu", 10, 1.0), X)
+    assert np.all(np.isfinite(p.ntk)) and 0 < p.relative_error_bound < 1e-2
+    with pytest.raises(FloatingPointError, match="overflow"):
+        kernel_pieces("|dense_relu~0|+|1e200*skip_connect~1|", X)
