@@ -225,6 +225,11 @@ def kernel_pieces(arch: Arch | str, X, normalize: bool = False, max_bytes: int |
     N = int(np.shape(X)[0]) if np.ndim(X) == 2 else 0
     check_memory(N, 2 * (a.n_nodes + 1) + 6 * n_dense + 4, max_bytes)
     X = check_inputs(X, normalize=normalize)
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow is detected and reported below
+        return _compute(a, X, live, active)
+
+
+def _compute(a: Arch, X: np.ndarray, live: frozenset[int], active: list[tuple[int, Edge]]) -> KernelPieces:
     N, d = X.shape
 
     # ---------------------------------------------------------------- forward
