@@ -65,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(mod.run(args) or 0)
-    except (ValueError, FileNotFoundError, MemoryError) as exc:
+    except (ValueError, OSError, MemoryError) as exc:
         print(f"eigennas {args.command}: error: {exc}", file=sys.stderr)
         return 1
 
