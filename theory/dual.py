@@ -52,6 +52,7 @@ from scipy import integrate
 
 from eigennas.activations import (
     GH_MAX_ORDER,
+    GH_NODES,
     Activation,
     Erf,
     Identity,
@@ -59,6 +60,7 @@ from eigennas.activations import (
     Mixture,
     ReLU,
     hermite_coefficients,
+    normalized_hermite,
     parse_activation,
     second_moment,
 )
@@ -222,16 +224,35 @@ def _max_order(act: Activation) -> int:
     return MEHLER_MAX_ORDER if act.is_exact else GH_MAX_ORDER
 
 
+@lru_cache(maxsize=8)
+def _gh_hermite(r: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The Gauss–Hermite rule of ``eigennas.activations`` (GH_NODES nodes, weights for N(0,1)) and
+    h_0..h_r at its nodes."""
+    z, w = np.polynomial.hermite_e.hermegauss(GH_NODES)
+    return z, w / math.sqrt(2 * math.pi), normalized_hermite(r, z)
+
+
+def _mu_matrix(act: Activation, q_unique: np.ndarray, r_max: int) -> np.ndarray:
+    """(len(q_unique), r_max+1) μ_r(σ_q). Smooth activations: the same Gauss–Hermite rule as
+    ``hermite_coefficients`` (orders above GH_MAX_ORDER set to 0, even orders of odd σ set to 0),
+    vectorized over q; others: ``hermite_coefficients`` per q (closed forms)."""
+    if act.is_exact or act.kinks or isinstance(act, Mixture):
+        return np.array([hermite_coefficients(act, r_max, float(q)) for q in q_unique])
+    r_eff = min(r_max, GH_MAX_ORDER)
+    z, w, H = _gh_hermite(r_eff)
+    out = np.zeros((len(q_unique), r_max + 1))
+    out[:, : r_eff + 1] = (act.numpy(np.sqrt(q_unique)[:, None] * z[None, :]) * w) @ H.T
+    if act.is_odd:
+        out[:, 0::2] = 0.0
+    return out
+
+
 def _coeffs(act: Activation, q_unique: np.ndarray, r_max: int, derivative: bool) -> np.ndarray:
     """(len(q_unique), r_max+1) Hermite coefficients of σ_q (or of σ'_q via Stein)."""
-    rows = []
-    for q in q_unique:
-        if derivative:
-            mu = hermite_coefficients(act, r_max + 1, float(q))
-            rows.append(np.sqrt(np.arange(1, r_max + 2)) * mu[1:] / math.sqrt(float(q)))
-        else:
-            rows.append(hermite_coefficients(act, r_max, float(q)))
-    return np.array(rows)
+    if derivative:
+        mu = _mu_matrix(act, q_unique, r_max + 1)
+        return np.sqrt(np.arange(1, r_max + 2))[None, :] * mu[:, 1:] / np.sqrt(q_unique)[:, None]
+    return _mu_matrix(act, q_unique, r_max)
 
 
 def _trusted(A: np.ndarray, e: np.ndarray) -> np.ndarray:
