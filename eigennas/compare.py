@@ -72,17 +72,17 @@ class Comparison:
 def measure_lambda_min(
     arch: Arch | str, X: np.ndarray, width: int, seeds: Sequence[int], theta: np.ndarray | None = None
 ) -> tuple[list[float], list[float]]:
-    """λ_min of the empirical NTK of ``FCNet(arch, d, width, seed)`` for each seed, and (when the
+    """λ_min of the empirical NTK of ``empirics.build_model(arch, width, seed, in_dim=d)`` (the FCNet
+    of the theory's parametrization) for each seed, and (when the
     exact Θ is given) the spectral deviation ‖K̄_m − Θ‖₂."""
     import torch
 
-    from empirics import empirical_ntk
-    from empirics.fc_model import FCNet
+    from empirics import build_model, empirical_ntk
 
     Xt = torch.as_tensor(np.asarray(X, dtype=np.float64))
     lams, devs = [], []
     for s in seeds:
-        model = FCNet(arch, in_dim=X.shape[1], width=width, seed=int(s))
+        model = build_model(arch, width=width, seed=int(s), in_dim=X.shape[1], family="fc")
         K = np.asarray(empirical_ntk(model, Xt), dtype=np.float64)
         K = (K + K.T) / 2
         lams.append(float(np.linalg.eigvalsh(K)[0]))
