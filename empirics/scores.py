@@ -14,10 +14,12 @@ Registry (``get_score(name, **options)``, ``SCORES``):
 * ``eigen``: EigenNAS (Zhu et al. 2022), λ_min of the empirical NTK at initialization,
   K_ij = ⟨∂f(x_i)/∂θ, ∂f(x_j)/∂θ⟩ over the ``weight`` tensors, on a batch of real images; with
   ``output='sum'`` f(x) = Σ_c f_c(x) (an N×N kernel, the TE-NAS convention), with ``output='full'``
-  the (N·C)×(N·C) kernel of all logits. ``bn='train'`` forwards the whole batch with BatchNorm in
-  training mode (batch statistics couple the samples, as TE-NAS does), ``bn='eval'`` uses the
-  running statistics (identity at init). ``seeds`` initializations are averaged; the eigensolve is
-  in float64. ``normalize``: 'none' | 'trace' (λ_min/tr K·N) | 'log' (log λ_min).
+  the (N·C)×(N·C) kernel of all logits, ``'trace'`` (1/C)Σ_c K_c, ``'class:k'`` logit k only
+  (kernel by ``empirics.ntk.empirical_ntk``, parameters = the ``weight`` tensors). ``bn='train'``
+  forwards the whole batch with BatchNorm in training mode (batch statistics couple the samples, as
+  TE-NAS does), ``bn='eval'`` uses the running statistics (identity at init). ``seeds``
+  initializations are averaged; the eigensolve is in float64. ``normalize``: 'none' | 'trace'
+  (N·λ_min/tr K) | 'log' (log λ_min).
 * ``tenas_cond``: the NTK condition number κ = λ_max/λ_min of Chen, Gong & Wang, *Neural
   Architecture Search on ImageNet in Four GPU Hours: A Theoretically Inspired Perspective*, ICLR 2021
   (TE-NAS); smaller is better, so score = −κ.
@@ -244,6 +246,18 @@ def weight_ntk(model: nn.Module, x: torch.Tensor, output: str = "sum") -> torch.
     return J @ J.T
 
 
+def _ntk(model: nn.Module, x: torch.Tensor, output: str) -> torch.Tensor:
+    """The NTK of the ``weight`` tensors through the project's engine ``empirics.ntk.empirical_ntk``
+    (LOOP method on CPU, the TE-NAS reference; AUTO on CUDA), falling back to ``weight_ntk``. Both
+    differentiate the batched forward, so they give the same kernel (checked in the tests)."""
+    try:
+        from empirics.ntk import empirical_ntk
+    except ImportError:
+        return weight_ntk(model, x, output)
+    method = "auto" if torch.cuda.is_available() else "loop"
+    return empirical_ntk(model, x, output=output, method=method, params="weights")
+
+
 def _eigvalsh(K: torch.Tensor) -> np.ndarray:
     Kn = K.detach().to(torch.float64).cpu().numpy()
     Kn = 0.5 * (Kn + Kn.T)
@@ -278,8 +292,9 @@ class EigenScore(Score):
 
     def _check(self) -> None:
         o = self.options
-        if o["output"] not in ("sum", "full"):
-            raise ScoreError(f"eigen: output must be 'sum' or 'full', got {o['output']!r}")
+        out = str(o["output"])
+        if not (out in ("sum", "full", "trace") or (out.startswith("class:") and out[6:].isdigit())):
+            raise ScoreError(f"eigen: output must be 'sum', 'full', 'trace' or 'class:k', got {out!r}")
         if o["bn"] not in ("train", "eval"):
             raise ScoreError(f"eigen: bn must be 'train' or 'eval', got {o['bn']!r}")
         if o["normalize"] not in ("none", "trace", "log"):
@@ -291,7 +306,7 @@ class EigenScore(Score):
         """Eigenvalues (ascending, float64) of the NTK of the k-th initialization for ``seed``."""
         model = self.build(arch, num_classes, _init_seed(seed, k))
         _set_bn_mode(model, self.options["bn"])
-        K = weight_ntk(model, images, self.options["output"])
+        K = _ntk(model, images, self.options["output"])
         return _eigvalsh(K)
 
     def _reduce(self, ev: np.ndarray) -> float:

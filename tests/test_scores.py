@@ -41,6 +41,8 @@ def test_registry_and_options():
         get_score("eigen", batchsize=3)
     with pytest.raises(ScoreError, match="output"):
         get_score("eigen", output="mean")
+    with pytest.raises(ScoreError, match="output"):
+        get_score("eigen", output="class:x")
     opts = parse_options(["batch_size=32", "bn=eval", "seeds=1"], "eigen")
     assert opts == {"batch_size": 32, "bn": "eval", "seeds": 1}
     s = get_score("eigen", **opts)
@@ -91,6 +93,23 @@ def test_eigen_full_kernel_and_tenas(batch):
     cond = get_score("tenas_cond", model_factory=toy_factory, batch_size=3, seeds=1, output="full", **SMALL)
     assert cond.score(ARCH, x[:3], y[:3], seed=1, num_classes=4) == pytest.approx(-ev[-1] / ev[0])
     assert full.score(ARCH, x[:3], y[:3], seed=1, num_classes=4) == pytest.approx(ev[0])
+
+
+def test_engine_kernel_equals_the_reference_loop(batch):
+    pytest.importorskip("empirics.ntk", reason="empirics.ntk not available")
+    from empirics.ntk import empirical_ntk
+
+    x, _ = batch
+    for out in ("sum", "full"):
+        torch.manual_seed(1)
+        m1 = toy_factory(ARCH, 5, 4, 1).train()
+        torch.manual_seed(1)
+        m2 = toy_factory(ARCH, 5, 4, 1).train()
+        K1 = weight_ntk(m1, x[:4], out)
+        K2 = empirical_ntk(m2, x[:4], output=out, method="loop", params="weights")
+        assert torch.allclose(K1, K2, rtol=1e-10, atol=0)
+    s = get_score("eigen", model_factory=toy_factory, batch_size=4, seeds=1, output="class:3", **SMALL)
+    assert s.score(ARCH, x[:4], None) > 0
 
 
 def test_zero_cell_scores_are_degenerate(batch):
