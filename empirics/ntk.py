@@ -80,6 +80,11 @@ class NTKMethod(str, enum.Enum):
       (verified: K[0,0] must equal the squared norm of an ordinary autograd gradient).
     * ``AUTO``: LAYERWISE when the samples do not interact (VMAP if the model is not covered by it),
       else BATCHED.
+
+    Measured on a 2-core CPU, 1 thread (docs/benchmarks.md): FC depth 5 width 512, N = 128: LOOP 42 s,
+    BATCHED 33 s, VMAP 23 s, LAYERWISE 0.3 s. NATS C=16 N=5, 64 CIFAR-10 images, BN train: LOOP 110 s,
+    BATCHED 65 s (N full-batch backward passes are the FLOP floor of any exact method here); BN eval:
+    LOOP 43 s, LAYERWISE 5.5 s.
     """
 
     AUTO = "auto"
