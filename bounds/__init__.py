@@ -59,12 +59,14 @@ decreases LB_r: every P, S, π grows (α > 0), q_u grows, and each κ_k, B_k fro
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import sympy as sp
+from sympy.printing.numpy import NumPyPrinter
 
 from bounds.closed import (
     R_MAX,
@@ -136,44 +138,93 @@ class Bound:
         self.structure = st
         self.parts = parts
         self.statement = statement
+        #: intermediate quantities (symbol, defining expression), in evaluation order
+        self.defs: list[tuple[sp.Symbol, sp.Expr]] = _needed_defs(expr, st.defs) if st is not None else []
         if symbols is None:
             assert st is not None
             used = {s.name for s in expr.free_symbols}
+            for _, rhs in self.defs:
+                used |= {s.name for s in rhs.free_symbols}
             symbols = {n: (st.syms[n], st.meaning[n]) for n in st.syms if n in used}
         self.symbols = symbols
-        self._fn = None
-        self._parts_fn = None
 
     def __repr__(self) -> str:
         return f"<{self.kind} bound for {self.arch}: {self.statement}>"
 
+    def full_expr(self) -> sp.Expr:
+        """The expression with every intermediate quantity substituted (its size grows quickly with
+        depth: the intermediate form ``expr`` + ``defs`` is linear)."""
+        e = self.expr
+        for sym, rhs in reversed(self.defs):
+            e = e.xreplace({sym: rhs})
+        return e
+
     def latex(self) -> str:
-        return sp.latex(self.expr)
+        """LaTeX of the bound: the top formula, then ``where`` and each intermediate definition."""
+        out = sp.latex(self.expr)
+        if self.defs:
+            out += r",\quad\text{where}\quad " + r",\; ".join(
+                f"{sp.latex(sym)} = {sp.latex(rhs)}" for sym, rhs in self.defs)
+        return out
 
     def table(self) -> str:
         """The symbol table (name, meaning) as text."""
-        return "\n".join(f"  {sp.latex(s):<24s} {m}" for s, m in self.symbols.values())
+        rows = [f"  {sp.latex(s):<24s} {m}" for s, m in self.symbols.values()]
+        if self.structure is not None:
+            rows += [f"  {sp.latex(sym):<24s} {self.structure.def_meaning.get(sym.name, '')} (defined)"
+                     for sym, _ in self.defs]
+        return "\n".join(rows)
 
     def compile(self):
-        """Lambdify the expression (numpy); arguments in ``self.symbols`` order."""
-        if self._fn is None:
-            args = [s for s, _ in self.symbols.values()]
-            self._fn = sp.lambdify(args, self.expr, modules="numpy")
-        return self._fn
+        """Compile the straight-line program (every definition, then the top expression) into one
+        numpy function of the base symbols, in ``self.symbols`` order (vectorized over arrays).
+        Compiled programs are shared by every bound of the same structure."""
+        key = getattr(self, "_key", None)
+        if key is not None and key in _COMPILED:
+            return _COMPILED[key]
+        names = list(self.symbols) + [sym.name for sym, _ in self.defs]
+        ident = {n: f"_v{i}" for i, n in enumerate(names)}
+        rename = {sym: sp.Symbol(ident[sym.name]) for sym, _ in self.defs}
+        rename.update({sym: sp.Symbol(ident[n]) for n, (sym, _) in self.symbols.items()})
+        pr = NumPyPrinter({"fully_qualified_modules": True})
+        lines = [f"def _bound({', '.join(ident[n] for n in self.symbols)}):"]
+        for sym, rhs in self.defs:
+            lines.append(f"    {ident[sym.name]} = {pr.doprint(rhs.xreplace(rename))}")
+        lines.append(f"    return {pr.doprint(self.expr.xreplace(rename))}")
+        ns: dict[str, Any] = {"numpy": np, "functools": functools}
+        exec("\n".join(lines), ns)  # noqa: S102 - code generated from our own sympy expressions
+        fn = ns["_bound"]
+        fn.source = "\n".join(lines)
+        if key is not None:
+            _COMPILED[key] = fn
+        return fn
 
     def __call__(self, values: dict[str, Any]) -> Any:
-        """Evaluate from symbol values (scalars or equal-length arrays)."""
+        """Evaluate from symbol values (scalars or equal-length numpy arrays: vectorized)."""
         missing = [n for n in self.symbols if n not in values]
         if missing:
             raise BoundError(f"missing symbol values: {missing}")
         return self.compile()(*[values[n] for n in self.symbols])
 
     def subs(self, values: dict[str, Any]) -> float:
-        """The naive evaluation (sympy substitution), kept for comparison with ``__call__``."""
-        return float(self.expr.subs({self.symbols[n][0]: v for n, v in values.items() if n in self.symbols}))
+        """The naive evaluation by sympy substitution (for comparison with ``__call__``)."""
+        env = {self.symbols[n][0]: v for n, v in values.items() if n in self.symbols}
+        for sym, rhs in self.defs:
+            env[sym] = rhs.subs(env).evalf()
+        return float(self.expr.subs(env).evalf())
 
     def evaluate(self, arch: Arch | str | None = None, X: np.ndarray | None = None, **kw: Any) -> BoundValue:
         raise NotImplementedError
+
+
+def _needed_defs(expr: sp.Expr, defs: list[tuple[sp.Symbol, sp.Expr]]) -> list[tuple[sp.Symbol, sp.Expr]]:
+    need = {s.name for s in expr.free_symbols}
+    keep = []
+    for sym, rhs in reversed(defs):
+        if sym.name in need:
+            keep.append((sym, rhs))
+            need |= {s.name for s in rhs.free_symbols}
+    return keep[::-1]
 
 
 def _same_structure(b: Bound, arch: Arch | str | None) -> Plan:
@@ -254,6 +305,7 @@ def _arch_of(plan: Plan) -> Arch:
 
 
 _CACHE: dict[tuple, tuple[sp.Expr, Structure, dict]] = {}
+_COMPILED: dict[tuple, Any] = {}
 
 
 def _closed(kind: str, arch: Arch | str, r: int) -> Bound:
@@ -269,6 +321,7 @@ def _closed(kind: str, arch: Arch | str, r: int) -> Bound:
     stmt = (f"λ_min(Θ) ≥ LB_{r} (closed form, Theorem 2)" if kind == "lower"
             else "λ_min(Θ) ≤ min(Θ_{i*i*}, λ_min(Θ[{a,b},{a,b}])) (Theorem 4)")
     b = _ClosedBound(kind, arch, expr, st, parts, stmt)
+    b._key = key
     if plan.zero:
         b.statement += f" — {ZERO}"
     elif not plan.dense:

@@ -65,6 +65,16 @@ class Structure:
     syms: dict[str, sp.Symbol] = field(default_factory=dict)
     meaning: dict[str, str] = field(default_factory=dict)
     scale_syms: dict[float, sp.Symbol] = field(default_factory=dict)
+    defs: list[tuple[sp.Symbol, sp.Expr]] = field(default_factory=list)
+    def_meaning: dict[str, str] = field(default_factory=dict)
+
+    def define(self, name: str, rhs: sp.Expr, meaning: str) -> sp.Symbol:
+        """An intermediate quantity: a named symbol with a defining expression (keeps the formulas
+        linear in depth; ``Bound.full_expr`` substitutes them back)."""
+        sym = sp.Symbol(name, real=True)
+        self.defs.append((sym, sp.sympify(rhs)))
+        self.def_meaning[name] = meaning
+        return sym
 
     def sym(self, name: str, meaning: str, **kw: Any) -> sp.Symbol:
         if name not in self.syms:
@@ -128,8 +138,12 @@ def lower_expr(st: Structure) -> tuple[sp.Expr, dict[str, sp.Expr]]:
                    for s in range(1, r + 1)]
             tau = st.sym(f"tau_{{{k}}}", f"min_i Σ_{{s>{r}}} μ_s² of edge {k}", **pos)
             taud = st.sym(f"tau'_{{{k}}}", f"min_i Σ_{{s>{r}}} s μ_s² of edge {k}", **pos)
-            kappa[e.k] = sp.Add(*[mus[s - 1] ** 2 * g(u, s) for s in range(1, r + 1)]) + tau * lam[u]
-            B[e.k] = sp.Add(*[s * mus[s - 1] ** 2 * g(u, s) for s in range(1, r + 1)]) + taud * lam[u]
+            kappa[e.k] = st.define(
+                f"kappa_{{{k}}}", sp.Add(*[mus[s - 1] ** 2 * g(u, s) for s in range(1, r + 1)]) + tau * lam[u],
+                f"lower bound on λ_min of edge {k}'s centred feature kernel K̃_{k}")
+            B[e.k] = st.define(
+                f"B_{{{k}}}", sp.Add(*[s * mus[s - 1] ** 2 * g(u, s) for s in range(1, r + 1)]) + taud * lam[u],
+                f"lower bound on λ_min(c_{k} Σ_src ⊙ V'_{k}) of edge {k}")
 
     edge_parts(0)
     for u in range(1, plan.n + 1):
@@ -140,10 +154,10 @@ def lower_expr(st: Structure) -> tuple[sp.Expr, dict[str, sp.Expr]]:
         for e in plan.dense:
             if e.dst <= u and S[(e.dst, u)] != 0:
                 terms.append((st.scale(e.alpha) * S[(e.dst, u)]) ** 2 * kappa[e.k])
-        ell[u] = sp.Add(*terms)
+        ell[u] = st.define(f"ell_{{{u}}}", sp.Add(*terms), f"lower bound on λ_min(Σ_{u}{u})")
         if any(e.src == u for e in plan.dense):
             Q = st.sym(f"Q_{{{u}}}", f"max_i Σ_{u}{u}(x_i, x_i)", positive=True)
-            lam[u] = ell[u] / Q
+            lam[u] = st.define(f"lambda_{{{u}}}", ell[u] / Q, f"lower bound on λ_min(ρ_{u}) (normalized Σ_{u}{u})")
             edge_parts(u)
     pi = _pi_expr(st, S, bar=False)
     total = ell[plan.n] + sp.Add(*[st.scale(e.alpha) ** 2 * pi[e.dst] * B[e.k] for e in plan.dense])
@@ -168,7 +182,10 @@ def _pi_expr(st: Structure, S: dict, bar: bool) -> dict[int, sp.Expr]:
                 nu = st.sym(nm, ("E[σ'²] of edge " + str(k) + (" at sample i*" if bar else ", min over samples")),
                             nonnegative=True)
                 val = val + sp.sympify(S[(v, e.src)]) ** 2 * st.scale(e.alpha) ** 2 * c * nu * pi[e.dst]
-        pi[v] = val
+        if bar:
+            pi[v] = st.define(f"\\bar{{\\pi}}_{{{v}}}", val, f"Π_{v}{v}(x_i*, x_i*)")
+        else:
+            pi[v] = st.define(f"pi_{{{v}}}", val, f"lower bound on min_i Π_{v}{v}(x_i, x_i)")
     return pi
 
 
@@ -189,7 +206,7 @@ def upper_expr(st: Structure) -> tuple[sp.Expr, dict[str, sp.Expr]]:
     def qbar(u: int) -> sp.Symbol:
         return st.sym(f"\\bar{{q}}_{{{u}}}", f"Σ_{u}{u}(x_i*, x_i*)", positive=True)
 
-    diag = qbar(plan.n)
+    diag: sp.Expr = qbar(plan.n)
     for e in plan.dense:
         k = e.k + 1
         c = st.sym(f"c_{{{k}}}", f"weight variance of edge {k} ({e.act.token})", positive=True)
@@ -199,7 +216,8 @@ def upper_expr(st: Structure) -> tuple[sp.Expr, dict[str, sp.Expr]]:
     Tb = st.sym("Theta_{bb}", "Θ(x_b, x_b) at the pair (a, b)", nonnegative=True)
     Tab = st.sym("Theta_{ab}", "Θ(x_a, x_b)", real=True)
     pair = (Ta + Tb) / 2 - sp.sqrt(((Ta - Tb) / 2) ** 2 + Tab**2)
-    return sp.Min(diag, pair), {"diagonal": diag, "pair": pair}
+    dsym = st.define("\\Theta_{i^*i^*}", diag, "Θ(x_i*, x_i*) by the exact diagonal recursion")
+    return sp.Min(dsym, pair), {"diagonal": dsym, "pair": pair}
 
 
 # ---------------------------------------------------------------------------------------------

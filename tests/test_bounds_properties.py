@@ -1,0 +1,132 @@
+"""Property tests of bounds/ against the exact NTK of theory/ (hypothesis, 300 examples per property).
+
+Truth: ``theory.kernel_pieces`` / ``theory.ntk``. Tolerances are rounding-level (1e-9 relative) plus
+theory's own reported quadrature error bound, never a loosened fudge factor.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import bounds
+import theory
+from bounds.exact import exact_levels
+from eigennas.presets import fc_chain, fc_skip, nats_fc_analogue, resnet
+from eigennas.space import NATS_OPS, Arch
+
+ACTS = ["relu", "leaky_relu(0.2)", "tanh", "sigmoid", "swish", "gelu", "erf", "identity",
+        "mix(0.5*relu,0.5*tanh)"]
+HOMOGENEOUS = ["relu", "leaky_relu(0.2)", "identity"]
+PROFILE = settings(max_examples=300, deadline=None)
+
+
+@st.composite
+def chains(draw, acts=ACTS, max_depth: int = 8) -> Arch:
+    L = draw(st.integers(1, max_depth))
+    return fc_chain(draw(st.lists(st.sampled_from(acts), min_size=L, max_size=L)))
+
+
+@st.composite
+def skips(draw, acts=ACTS, max_depth: int = 8) -> Arch:
+    L = draw(st.integers(1, max_depth))
+    layers = draw(st.lists(st.sampled_from(acts), min_size=L, max_size=L))
+    pairs = [(i, l) for l in range(1, L + 1) for i in range(l)]
+    mask = draw(st.lists(st.booleans(), min_size=len(pairs), max_size=len(pairs)))
+    return fc_skip(layers, [p for p, m in zip(pairs, mask) if m])
+
+
+@st.composite
+def resnets(draw, acts=ACTS) -> Arch:
+    L = draw(st.integers(1, 8))
+    return resnet(draw(st.sampled_from(acts)), L, draw(st.sampled_from(["1", "1/sqrt(L)", "1/L"])))
+
+
+@st.composite
+def nats(draw) -> Arch:
+    ops = draw(st.lists(st.sampled_from(NATS_OPS), min_size=6, max_size=6))
+    s = f"|{ops[0]}~0|+|{ops[1]}~0|{ops[2]}~1|+|{ops[3]}~0|{ops[4]}~1|{ops[5]}~2|"
+    return nats_fc_analogue(s)
+
+
+ARCHS = st.one_of(chains(), skips(), resnets(), nats())
+
+
+@st.composite
+def sphere(draw, max_n: int = 64, max_d: int = 64, centred: bool | None = None) -> np.ndarray:
+    N = draw(st.integers(2, max_n))
+    d = draw(st.integers(2, max_d))
+    seed = draw(st.integers(0, 2**31 - 1))
+    X = np.random.default_rng(seed).standard_normal((N, d))
+    if centred if centred is not None else draw(st.booleans()):
+        X = X - X.mean(axis=1, keepdims=True)
+        if d == 1 or np.any(np.linalg.norm(X, axis=1) == 0):
+            X = np.random.default_rng(seed).standard_normal((N, d))
+    return X * math.sqrt(d) / np.linalg.norm(X, axis=1, keepdims=True)
+
+
+def _tol(K: np.ndarray, err: float) -> float:
+    return 1e-9 * max(1.0, float(np.abs(K).max())) + K.shape[0] * err
+
+
+@PROFILE
+@given(arch=ARCHS, X=sphere(), r=st.integers(0, 8))
+def test_sandwich_lower_exact_upper(arch: Arch, X: np.ndarray, r: int) -> None:
+    """0 ≤ LB_r ≤ S2 ≤ S1 ≤ λ_min(Θ) ≤ U_2x2 ≤ min(U_pair, U_diag), and λ_min ≤ closed-form upper."""
+    if arch.is_zero:
+        assert bounds.lower(arch, r).evaluate(arch, X).value == 0.0
+        return
+    kp = theory.kernel_pieces(arch, X)
+    lv = exact_levels(arch, X, kp)
+    tol = _tol(kp.ntk, kp.error_bound)
+    lo = bounds.lower(arch, r).evaluate(arch, X).value
+    up = bounds.upper(arch).evaluate(arch, X).value
+    assert lo >= 0.0
+    assert lo <= lv.s2 + tol
+    assert lv.s2 <= lv.s1 + tol
+    assert lv.s1 <= lv.exact + tol
+    assert lv.exact <= lv.u_2x2 + tol
+    assert lv.u_2x2 <= min(lv.u_pair, lv.u_diag) + tol
+    assert lv.exact <= up + tol
+
+
+@PROFILE
+@given(arch=skips(acts=HOMOGENEOUS), X=sphere(max_n=32, max_d=32, centred=True), r=st.integers(0, 6),
+       data=st.data())
+def test_adding_a_skip_never_decreases_the_lower_bound(arch: Arch, X: np.ndarray, r: int, data) -> None:
+    """Homogeneous activations, constant-diagonal data (docs/bounds.md §5: the proved scope)."""
+    L = arch.n_nodes
+    have = {(e.src, e.dst) for e in arch.edges if e.op.is_skip}
+    free = [(i, l) for l in range(1, L + 1) for i in range(l) if (i, l) not in have]
+    if not free:
+        return
+    new = data.draw(st.sampled_from(free))
+    acts = [e.op.activation for e in arch.dense_edges]
+    bigger = fc_skip(acts, sorted(have | {new}))
+    lo = bounds.lower(arch, r).evaluate(arch, X).value
+    hi = bounds.lower(bigger, r).evaluate(bigger, X).value
+    assert hi >= lo - 1e-9 * max(1.0, lo)
+
+
+@st.composite
+def one_hidden(draw) -> Arch:
+    k = draw(st.integers(1, 4))
+    ops = [f"{draw(st.sampled_from(['1', '0.5', '2']))}*dense_{draw(st.sampled_from(ACTS))}~0" for _ in range(k)]
+    return Arch.parse("|" + "|".join(ops) + "|")
+
+
+@PROFILE
+@given(arch=one_hidden(), N=st.integers(2, 16), extra=st.integers(0, 16), seed=st.integers(0, 2**31 - 1),
+       r=st.integers(0, 8))
+def test_tight_on_orthonormal_data(arch: Arch, N: int, extra: int, seed: int, r: int) -> None:
+    """Theorem 3: every dense edge reads the input and ρ_0 = I ⇒ LB_r = λ_min(Θ) for every r."""
+    d = N + extra
+    Q, _ = np.linalg.qr(np.random.default_rng(seed).standard_normal((d, N)))
+    X = math.sqrt(d) * Q.T
+    T = theory.ntk(arch, X)
+    exact = float(np.linalg.eigvalsh(T)[0])
+    lo = bounds.lower(arch, r).evaluate(arch, X).value
+    assert abs(lo - exact) <= 1e-7 * max(1.0, exact)
