@@ -306,3 +306,15 @@ def test_cuda_agrees_with_cpu():
         K = empirical_ntk(model, X, device="cuda", method=method)
         assert K.device.type == "cpu" and rel(K, ref) < 1e-6
     assert next(model.parameters()).device.type == "cpu"  # the caller's model was not moved
+
+
+@pytest.mark.slow
+def test_methods_agree_on_a_larger_nats_network():
+    torch.manual_seed(0)
+    model = NATSNetwork(ARCH, C=8, N=2, num_classes=10).double()
+    X = torch.randn(8, 3, 16, 16, dtype=torch.float64)
+    for mode, methods in (("train", COUPLED_OK), ("eval", ALL)):
+        model.train(mode == "train")
+        ref = empirical_ntk(model, X, method="loop", output="full")
+        for method in methods:
+            assert rel(empirical_ntk(model, X, method=method, output="full"), ref) < 1e-6, (mode, method)
