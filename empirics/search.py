@@ -14,8 +14,11 @@ Protocols (kept apart, named as in NOTES.md):
 Scores are computed once per (class, score, options, dataset, seed) and kept in a ``ScoreCache``.
 The class of a cell is its ``Arch.canonical()`` string for scores that are invariant under that
 isomorphism (``Score.iso_invariant``), else the cell itself (``iso='auto'``); ``iso='nats'`` uses
-NATS-Bench's ``unique_str`` and ``iso='arch'`` disables sharing. All repeats use the same score seed
-(one batch of images and one set of initializations per cell), so repeats share the cache.
+NATS-Bench's ``unique_str`` and ``iso='arch'`` disables sharing. A class is scored on its member
+with the smallest benchmark index (``representatives``), so values do not depend on the order in
+which cells are met (members differ in dead-branch weights, which shift the random initialization).
+All repeats use the same score seed (one batch of images and one set of initializations per cell),
+so repeats share the cache.
 
 Rank correlation: Spearman ρ and Kendall τ (τ-b, ``scipy.stats``) of the score with test accuracy,
 with percentile bootstrap confidence intervals over resampled (score, accuracy) pairs.
@@ -26,6 +29,7 @@ from __future__ import annotations
 import math
 import os
 import time
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,6 +74,22 @@ def class_key(arch: str, iso: str, bench: Benchmark | None = None) -> str:
     raise ValueError(f"iso must be 'arch', 'canonical', 'nats' or 'auto', got {iso!r}")
 
 
+_REPRESENTATIVES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def representatives(bench: Benchmark, iso: str) -> dict[str, str]:
+    """For each class key (``class_key(·, iso)``), the arch string of its member with the smallest
+    benchmark index: the cell that is actually scored for the class, whatever order cells come in."""
+    per_bench = _REPRESENTATIVES.setdefault(bench, {})
+    if iso not in per_bench:
+        reps: dict[str, str] = {}
+        for i in range(len(bench)):
+            a = bench.arch(i)
+            reps.setdefault(class_key(a, iso, bench), a)
+        per_bench[iso] = reps
+    return per_bench[iso]
+
+
 @dataclass
 class Scorer:
     """Scores benchmark cells with one score on one dataset, through the cache.
@@ -112,10 +132,11 @@ class Scorer:
         """Scores of the cells ``indices`` (benchmark indices), computing only what the cache lacks."""
         archs = [self.bench.arch(int(i)) for i in indices]
         keys = [self.key(a, seed) for a in archs]
+        reps = representatives(self.bench, self.iso) if self.iso != "arch" else {}
         todo: dict[str, tuple[str, str]] = {}
         for a, (ck, rk) in zip(archs, keys):
             if rk not in self.cache and rk not in todo:
-                todo[rk] = (a, ck)
+                todo[rk] = (reps.get(ck, a), ck)
         if todo:
             X, y = (None, None) if not self.score.needs_images else self._batch(seed)
             items = list(todo.items())

@@ -96,6 +96,15 @@ def test_isomorphic_cells_scored_once(bench):
     for i, v in zip(idx, vals):
         by_class.setdefault(class_key(bench.arch(i), "canonical"), set()).add(v)
     assert all(len(v) == 1 for v in by_class.values())
+    # the scored member of each class is the one with the smallest benchmark index, in any order
+    canon = {class_key(bench.arch(i), "canonical") for i in idx}
+    first = {}
+    for i in range(len(bench)):
+        first.setdefault(class_key(bench.arch(i), "canonical"), bench.arch(i))
+    assert sorted(sc.calls) == sorted(first[k] for k in canon)
+    rev = CountingScore()
+    Scorer(rev, bench, iso="canonical", progress=False).score_indices(idx[::-1])
+    assert sorted(rev.calls) == sorted(sc.calls)
     nats = CountingScore()
     Scorer(nats, bench, iso="nats", progress=False).score_indices(idx)
     assert len(nats.calls) == len({bench.unique_str(i) for i in idx})
