@@ -204,7 +204,7 @@ def _default_memory_limit(device: torch.device) -> int:
             avail = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
         except (ValueError, OSError, AttributeError):
             avail = 8 << 30
-    return int(min(0.5 * avail, 16 << 30))
+    return int(min(0.5 * avail, 8 << 30))
 
 
 def _fmt_bytes(b: float) -> str:
@@ -220,7 +220,8 @@ class _Plan:
 
     fixed  = graph (≈ 2 × Σ bytes of all leaf-module outputs of the batched forward) + K (R²·8 or C·N²·8)
     group  = R × P_g × (itemsize + 8)        (J block of one parameter group, and its float64 copy)
-    chunk  = rows_per_chunk × (graph + P_g × itemsize)          [BATCHED / JACREV]
+    chunk  = rows_per_chunk × (graph/2 + P_g × itemsize)        [BATCHED / JACREV: one cotangent
+                                                                  per saved activation and row]
            = samples_per_chunk × m × (graph/N + P_g × itemsize)  [VMAP]
 
     The parameter groups are consecutive parameter tensors (never split); the limit must hold
@@ -278,21 +279,24 @@ class _Plan:
 
 
 def _graph_bytes(model: nn.Module, X: torch.Tensor, call: Callable[[], torch.Tensor]) -> tuple[int, torch.Tensor]:
-    """Run the forward once with hooks summing the output bytes of all leaf modules."""
-    total = [X.numel() * X.element_size()]
+    """Run the forward once, with autograd, and measure the graph: the bytes of every distinct tensor
+    autograd saves for the backward (``saved_tensors_hooks``), plus X and the output; × 2 for the
+    cotangents of the backward pass."""
+    seen: dict[tuple[int, int], int] = {}
 
-    def hook(_m, _i, out):
-        if isinstance(out, torch.Tensor):
-            total[0] += out.numel() * out.element_size()
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        try:
+            key = (t.untyped_storage().data_ptr(), t.untyped_storage().nbytes())
+            seen[key] = t.untyped_storage().nbytes()
+        except (RuntimeError, NotImplementedError):  # tensors without storage (e.g. wrapped)
+            seen[(id(t), 0)] = t.numel() * t.element_size()
+        return t
 
-    handles = [m.register_forward_hook(hook) for m in model.modules() if len(list(m.children())) == 0]
-    try:
-        with torch.no_grad():
-            y = call()
-    finally:
-        for h in handles:
-            h.remove()
-    return 2 * total[0], y
+    with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        y = call()
+    y = y.detach()
+    total = sum(seen.values()) + X.numel() * X.element_size() + y.numel() * y.element_size()
+    return 2 * total, y
 
 
 # ---------------------------------------------------------------------------------------------- main
@@ -317,7 +321,7 @@ def empirical_ntk(
         output: ``"sum"`` | ``"class:k"`` | ``"full"`` | ``"per_class"`` | ``"trace"``.
         method: an ``NTKMethod`` (or its value); ``AUTO`` by default.
         memory_limit_bytes: bound on the working memory (see ``_Plan``); default 60% of free GPU
-            memory, or min(50% of available RAM, 16 GiB) on CPU.
+            memory, or min(50% of available RAM, 8 GiB) on CPU.
         device: where to compute; default CUDA if available else CPU. A model on another device is
             copied there (the caller's model is not moved).
         params: ``"all"``, ``"weights"`` or a list of parameter names.
@@ -462,7 +466,7 @@ def _compute(
     elif method is NTKMethod.LOOP:
         per_unit = 0
     else:
-        per_unit = graph
+        per_unit = graph // 2
     groups = plan.groups(sizes, per_unit)
 
     K = torch.zeros((m, N, N) if per_class else (R, R), dtype=torch.float64, device=dev)
@@ -484,10 +488,10 @@ def _compute(
         if method is NTKMethod.LOOP:
             Jg = _jac_loop(model, X, readout, tensors)
         elif method is NTKMethod.BATCHED:
-            chunk = plan.chunk(p_g, graph + p_g * itemsize, R)
+            chunk = plan.chunk(p_g, graph // 2 + p_g * itemsize, R)
             Jg = _jac_batched(model, X, readout, tensors, chunk)
         elif method is NTKMethod.JACREV:
-            chunk = plan.chunk(p_g, graph + p_g * itemsize, R)
+            chunk = plan.chunk(p_g, graph // 2 + p_g * itemsize, R)
             Jg = _jac_jacrev(model, X, readout, names, chunk)
         else:
             chunk = plan.chunk(p_g, per_unit + m * p_g * itemsize, N)
