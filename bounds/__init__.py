@@ -2,12 +2,12 @@
 
 Public API
 ----------
-* ``lower(arch, r=4)``  → ``Bound``: the closed-form lower bound LB_r (Theorem 2 below);
+* ``lower(arch, r=8)``  → ``Bound``: the closed-form lower bound LB_r (Theorem 2 below);
 * ``upper(arch)``       → ``Bound``: min(Θ at one sample, λ_min of one 2×2 principal submatrix);
 * ``generalization(arch)`` → ``Bound``: Cao & Gu (2019, Cor. 3.10) form with symbolic constants;
 * ``paper_form(arch, r=2)`` → (lower, upper) reconstructions of the paper's asymptotic statements,
   hidden constants as the symbols C_lower, C_upper (**reconstructions of the form, not quotations**);
-* ``certify(arch, X, r=4)`` → ``Certificate``: every level of the hierarchy as numbers,
+* ``certify(arch, X, r=8)`` → ``Certificate``: every level of the hierarchy as numbers,
   closed form ≤ S2 ≤ S1 ≤ λ_min(Θ) ≤ U_2x2 ≤ min(U_pair, U_diag);
 * ``finite_width(lmin_exact, K_m, Theta)``: Weyl's finite-width statement.
 
@@ -23,23 +23,24 @@ The theorems (full proofs in docs/bounds.md; the lemmas are)
   E[σ(g_i) σ(g_j)] = Σ_{s≥0} μ_s(σ_{q_i}) μ_s(σ_{q_j}) ρ_ij^s, so the centred feature kernel is
   Σ_{s≥1} D_s ρ^{⊙s} D_s, D_s = diag(μ_s(σ_{q_i})), a sum of PSD terms; with Stein's lemma,
   c Σ_uu ⊙ E[σ'(g)σ'(g)ᵀ] = Σ_{s≥1} D'_s ρ^{⊙s} D'_s, D'_s = diag(√s μ_s(σ_{q_i})), q_i = c Σ_uu,ii.
-* **Gershgorin**: a symmetric matrix with unit diagonal and off-diagonal entries of modulus ≤ t has
-  λ_min ≥ 1 − (N−1)t; applied to ρ^{⊙s}: λ_min(ρ^{⊙s}) ≥ 1 − (N−1) ρ̂^s (any s ≥ 1, odd included).
+* **Gershgorin**: a symmetric matrix with unit diagonal has λ_min ≥ 1 − max_i Σ_{j≠i} |a_ij|; applied
+  to ρ^{⊙s}: λ_min(ρ^{⊙s}) ≥ 1 − γ_s ≥ 1 − (N−1) ρ̂^s, γ_s = max_i Σ_{j≠i}|ρ_ij|^s (any s ≥ 1, odd included).
   Also λ_min(ρ^{⊙s}) ≥ λ_min(ρ) (Schur, unit diagonal).
 
 **Theorem 1 (structural, S1 ≥ S2)**: see ``bounds.exact``.
 
-**Theorem 2 (closed form LB_r)**: for every r ≥ 0, with g_s(0) = max(λ_0, 1 − (N−1)ρ̂^s),
+**Theorem 2 (closed form LB_r)**: for every r ≥ 0, with g_s(0) = max(λ_0, 1 − γ_s) (or the weaker
+max(λ_0, 1 − (N−1)ρ̂^s)),
 g_s(u) = λ_u = ℓ_u / Q_u (u ≥ 1), the node bounds
-    ℓ_u = S_{0→u}² ℓ_c + Σ_k P_{k→u}² κ_k,      κ_k = Σ_{s=1}^r μ_{s,k}² g_s(src k) + τ_k λ_{src k},
+    ℓ_u = S_{0→u}² ℓ_c + Σ_k P_{k→u}² κ_k,      κ_k = Σ_{s=1}^r μ_{s,k}² g_s(src k) + τ_k g_{r+1}(src k),
     π_v = S_{v→out}² + Σ_k S_{v→src k}² α_k² c_k ν_k π_{dst k},
-    B_k = Σ_{s=1}^r s μ_{s,k}² g_s(src k) + τ'_k λ_{src k},
+    B_k = Σ_{s=1}^r s μ_{s,k}² g_s(src k) + τ'_k g_{r+1}(src k),
 satisfy λ_min(Σ_uu) ≥ ℓ_u, min_i Π_vv,ii ≥ π_v, λ_min(c_k Σ_uu ⊙ V'_k) ≥ B_k, and
     λ_min(Θ) ≥ LB_r = ℓ_out + Σ_k α_k² π_{dst k} B_k ≥ 0.
 Proof: the orthogonal decomposition of ``bounds.plan`` gives Σ_uu = (rank-one mean part) +
 S_{0→u}²(XXᵀ/d − m mᵀ) + Σ_k P_{k→u}² K̃_k with every summand PSD (Weyl ⇒ ℓ_u); Mehler gives
-K̃_k ⪰ Σ_{s≤r} D_s ρ_u^{⊙s} D_s + Σ_{s>r} D_s ρ_u^{⊙s} D_s ⪰ [Σ_{s≤r} μ_{s,k}² g_s + τ_k λ_u] I
-(each ρ_u^{⊙s} ⪰ g_s I with g_s ≥ 0, D_s² ⪰ min_i μ_s² I; tail: ρ^{⊙s} ⪰ λ_min(ρ_u) I);
+K̃_k ⪰ Σ_{s≤r} D_s ρ_u^{⊙s} D_s + Σ_{s>r} D_s ρ_u^{⊙s} D_s ⪰ [Σ_{s≤r} μ_{s,k}² g_s + τ_k g_{r+1}] I
+(each ρ_u^{⊙s} ⪰ g_s I with g_s ≥ 0, D_s² ⪰ min_i μ_s² I; tail: g_s ≥ g_{r+1} for s > r since ρ̂ ≤ 1);
 ρ_u = D^{-1/2}Σ_uu D^{-1/2} ⪰ (ℓ_u / max_i q_u) I; the same for c Σ ⊙ V' with √s μ_s (⇒ B_k);
 Schur with B = Π_vv (⇒ α² π_v B_k); Weyl over the readout and the edges. □
 
@@ -72,6 +73,7 @@ from bounds.closed import (
     R_MAX,
     DiagRecursion,
     Structure,
+    check_gersh,
     check_r,
     lower_expr,
     structure_key,
@@ -159,19 +161,24 @@ class Bound:
             e = e.xreplace({sym: rhs})
         return e
 
+    def _names(self) -> dict[sp.Symbol, str]:
+        syms = [s for s, _ in self.symbols.values()] + [s for s, _ in self.defs]
+        return {s: _pretty(s.name) for s in syms}
+
     def latex(self) -> str:
         """LaTeX of the bound: the top formula, then ``where`` and each intermediate definition."""
-        out = sp.latex(self.expr)
+        names = self._names()
+        out = sp.latex(self.expr, symbol_names=names)
         if self.defs:
             out += r",\quad\text{where}\quad " + r",\; ".join(
-                f"{sp.latex(sym)} = {sp.latex(rhs)}" for sym, rhs in self.defs)
+                f"{names[sym]} = {sp.latex(rhs, symbol_names=names)}" for sym, rhs in self.defs)
         return out
 
     def table(self) -> str:
         """The symbol table (name, meaning) as text."""
-        rows = [f"  {sp.latex(s):<24s} {m}" for s, m in self.symbols.values()]
+        rows = [f"  {_pretty(s.name):<24s} {m}" for s, m in self.symbols.values()]
         if self.structure is not None:
-            rows += [f"  {sp.latex(sym):<24s} {self.structure.def_meaning.get(sym.name, '')} (defined)"
+            rows += [f"  {_pretty(sym.name):<24s} {self.structure.def_meaning.get(sym.name, '')} (defined)"
                      for sym, _ in self.defs]
         return "\n".join(rows)
 
@@ -217,6 +224,23 @@ class Bound:
         raise NotImplementedError
 
 
+_GREEK = ("mu", "gamma", "tau", "kappa", "ell", "pi", "nu", "lambda", "Theta", "alpha", "delta")
+
+
+def _pretty(name: str) -> str:
+    """LaTeX of a symbol name: mu_{2,1} → \\mu_{2,1}, rho_max → \\hat\\rho, tau'_{1} → \\tau'_{1}."""
+    if name == "rho_max":
+        return r"\hat{\rho}"
+    if name == "lambda_0":
+        return r"\lambda_{0}"
+    if name == "ell_c":
+        return r"\ell_{c}"
+    for g in _GREEK:
+        if name.startswith(g + "_") or name.startswith(g + "'"):
+            return "\\" + name
+    return sp.latex(sp.Symbol(name))
+
+
 def _needed_defs(expr: sp.Expr, defs: list[tuple[sp.Symbol, sp.Expr]]) -> list[tuple[sp.Symbol, sp.Expr]]:
     need = {s.name for s in expr.free_symbols}
     keep = []
@@ -230,7 +254,8 @@ def _needed_defs(expr: sp.Expr, defs: list[tuple[sp.Symbol, sp.Expr]]) -> list[t
 def _same_structure(b: Bound, arch: Arch | str | None) -> Plan:
     plan = Plan.of(b.arch if arch is None else arch)
     assert b.structure is not None
-    if structure_key(plan, b.structure.r) != structure_key(b.structure.plan, b.structure.r):
+    g = b.structure.gersh
+    if structure_key(plan, b.structure.r, g) != structure_key(b.structure.plan, b.structure.r, g):
         raise BoundError(
             f"{arch} does not have the structure of {b.arch} (same dense/identity edges and scale pattern); "
             "build its own bound with bounds.lower(arch)"
@@ -262,7 +287,7 @@ class _ClosedBound(Bound):
             flags.append(NO_DENSE)
         rec = DiagRecursion(plan, st.r, ds.q0, ds.m)
         smap = {new: st.scale_syms[old] for old, new in zip(_scales(st.plan), _scales(plan)) if old in st.scale_syms}
-        st_eval = Structure(plan, st.r, st.syms, st.meaning, smap)
+        st_eval = Structure(plan, st.r, st.gersh, st.syms, st.meaning, smap)
         if self.kind == "upper" and pair is None:
             pair = _pair_entries(plan, X, ds)
         vals = symbol_values(st_eval, ds, rec, pair)
@@ -271,7 +296,7 @@ class _ClosedBound(Bound):
 
 
 def _scales(plan: Plan) -> list[float]:
-    return sorted({e.alpha for e in plan.dense} | {s.alpha for s in plan.skips} - {1.0})
+    return sorted(({e.alpha for e in plan.dense} | {s.alpha for s in plan.skips}) - {1.0})
 
 
 def _pair_entries(plan: Plan, X: np.ndarray, ds: DataStats) -> tuple[float, float, float]:
@@ -308,13 +333,14 @@ _CACHE: dict[tuple, tuple[sp.Expr, Structure, dict]] = {}
 _COMPILED: dict[tuple, Any] = {}
 
 
-def _closed(kind: str, arch: Arch | str, r: int) -> Bound:
+def _closed(kind: str, arch: Arch | str, r: int, gershgorin: str = "rowsum") -> Bound:
     arch = Arch.parse(arch)
     r = check_r(r)
+    gershgorin = check_gersh(gershgorin)
     plan = Plan.of(arch)
-    key = (kind,) + structure_key(plan, r)
+    key = (kind,) + structure_key(plan, r, gershgorin)
     if key not in _CACHE:
-        st = Structure(plan, r)
+        st = Structure(plan, r, gershgorin)
         expr, parts = (lower_expr if kind == "lower" else upper_expr)(st)
         _CACHE[key] = (expr, st, parts)
     expr, st, parts = _CACHE[key]
@@ -329,13 +355,16 @@ def _closed(kind: str, arch: Arch | str, r: int) -> Bound:
     return b
 
 
-def lower(arch: Arch | str, r: int = 4) -> Bound:
+def lower(arch: Arch | str, r: int = 8, gershgorin: str = "rowsum") -> Bound:
     """The closed-form lower bound LB_r on λ_min(Θ) (Theorem 2) as a ``Bound``.
+
+    ``gershgorin="rowsum"`` (default) uses γ_s = max_i Σ_{j≠i}|ρ_0,ij|^s; ``"max"`` the weaker
+    paper-style statistic (N−1)ρ̂^s ≥ γ_s, so the formula reads in N and ρ̂ alone.
 
     r ≥ 0 is the number of Hermite orders kept explicitly (the rest enter through the tails τ);
     odd orders count, so tanh/sigmoid/erf get non-vacuous bounds. Raises BoundError for an invalid r
     or a convolutional-space op."""
-    return _closed("lower", arch, r)
+    return _closed("lower", arch, r, gershgorin)
 
 
 def upper(arch: Arch | str) -> Bound:
@@ -350,7 +379,7 @@ def upper(arch: Arch | str) -> Bound:
 
 class _GenBound(Bound):
     def evaluate(self, arch: Arch | str | None = None, X: np.ndarray | None = None, y: np.ndarray | None = None,
-                 *, C1: float = 1.0, C2: float = 1.0, delta: float = 0.05, r: int = 4) -> BoundValue:
+                 *, C1: float = 1.0, C2: float = 1.0, delta: float = 0.05, r: int = 8) -> BoundValue:
         """Evaluate with constants C1, C2 (unknown in the paper: defaults 1, a *shape*, not a guarantee),
         δ, labels y ∈ {±1}^N. Returns the bound with the exact yᵀΘ⁻¹y; ``parts`` also hold the
         λ_min relaxation and the closed-form (LB_r) relaxation of the same bound."""
@@ -498,7 +527,7 @@ class Certificate:
         ] + [f"flag: {f}" for f in self.flags]
 
 
-def certify(arch: Arch | str, X: np.ndarray, r: int = 4) -> Certificate:
+def certify(arch: Arch | str, X: np.ndarray, r: int = 8) -> Certificate:
     """Every level of the hierarchy on data X (theory.kernel_pieces for the exact kernel; X must be
     sphere data, as theory requires)."""
     from bounds.exact import exact_levels

@@ -62,6 +62,7 @@ class Structure:
 
     plan: Plan
     r: int
+    gersh: str = "rowsum"
     syms: dict[str, sp.Symbol] = field(default_factory=dict)
     meaning: dict[str, str] = field(default_factory=dict)
     scale_syms: dict[float, sp.Symbol] = field(default_factory=dict)
@@ -86,18 +87,28 @@ class Structure:
         if a == 1.0:
             return sp.Integer(1)
         if a not in self.scale_syms:
-            distinct = sorted({e.alpha for e in self.plan.dense} | {s.alpha for s in self.plan.skips} - {1.0})
+            distinct = sorted(({e.alpha for e in self.plan.dense} | {s.alpha for s in self.plan.skips}) - {1.0})
             name = "alpha" if len(distinct) == 1 else f"alpha_{distinct.index(a) + 1}"
             self.scale_syms[a] = self.sym(name, f"op scale = {a!r}", positive=True)
         return self.scale_syms[a]
 
 
-def structure_key(plan: Plan, r: int) -> tuple:
+GERSHGORIN = ("rowsum", "max")
+
+
+def check_gersh(g: str) -> str:
+    if g not in GERSHGORIN:
+        raise BoundError(f"gershgorin must be one of {GERSHGORIN}, got {g!r}")
+    return g
+
+
+def structure_key(plan: Plan, r: int, gersh: str = "rowsum") -> tuple:
     """Two plans with the same key have the same bound expressions."""
-    scales = sorted({e.alpha for e in plan.dense} | {s.alpha for s in plan.skips} - {1.0})
+    scales = sorted(({e.alpha for e in plan.dense} | {s.alpha for s in plan.skips}) - {1.0})
     idx = {a: i for i, a in enumerate(scales)}
     return (
         r,
+        gersh,
         plan.n,
         plan.zero,
         tuple((e.src, e.dst, idx.get(e.alpha, -1)) for e in plan.dense),
@@ -115,8 +126,9 @@ def lower_expr(st: Structure) -> tuple[sp.Expr, dict[str, sp.Expr]]:
     if plan.zero:
         return sp.Integer(0), {}
     pos = {"nonnegative": True}
-    N = st.sym("N", "number of samples", positive=True, integer=True)
-    rho = st.sym("rho_max", "max_{i≠j} |ρ_0,ij| (input correlations)", **pos)
+    if st.gersh == "max":
+        N = st.sym("N", "number of samples", positive=True, integer=True)
+        rho = st.sym("rho_max", "max_{i≠j} |ρ_0,ij| (input correlations)", **pos)
     lam0 = st.sym("lambda_0", "λ_min(ρ_0) (input correlation matrix)", **pos)
     S = plan.skip_weights(lambda s: st.scale(s.alpha))
     lam: dict[int, sp.Expr] = {0: lam0}
@@ -125,9 +137,12 @@ def lower_expr(st: Structure) -> tuple[sp.Expr, dict[str, sp.Expr]]:
     B: dict[int, sp.Expr] = {}
 
     def g(u: int, s: int) -> sp.Expr:
-        if u == 0:
+        if u != 0:
+            return lam[u]
+        if st.gersh == "max":
             return sp.Max(lam0, 1 - (N - 1) * rho**s)
-        return lam[u]
+        gam = st.sym(f"gamma_{{{s}}}", f"max_i Σ_{{j≠i}} |ρ_0,ij|^{s} (≤ (N−1) ρ̂^{s})", nonnegative=True)
+        return sp.Max(lam0, 1 - gam)
 
     def edge_parts(u: int) -> None:
         for e in plan.dense:
@@ -139,10 +154,10 @@ def lower_expr(st: Structure) -> tuple[sp.Expr, dict[str, sp.Expr]]:
             tau = st.sym(f"tau_{{{k}}}", f"min_i Σ_{{s>{r}}} μ_s² of edge {k}", **pos)
             taud = st.sym(f"tau'_{{{k}}}", f"min_i Σ_{{s>{r}}} s μ_s² of edge {k}", **pos)
             kappa[e.k] = st.define(
-                f"kappa_{{{k}}}", sp.Add(*[mus[s - 1] ** 2 * g(u, s) for s in range(1, r + 1)]) + tau * lam[u],
+                f"kappa_{{{k}}}", sp.Add(*[mus[s - 1] ** 2 * g(u, s) for s in range(1, r + 1)]) + tau * g(u, r + 1),
                 f"lower bound on λ_min of edge {k}'s centred feature kernel K̃_{k}")
             B[e.k] = st.define(
-                f"B_{{{k}}}", sp.Add(*[s * mus[s - 1] ** 2 * g(u, s) for s in range(1, r + 1)]) + taud * lam[u],
+                f"B_{{{k}}}", sp.Add(*[s * mus[s - 1] ** 2 * g(u, s) for s in range(1, r + 1)]) + taud * g(u, r + 1),
                 f"lower bound on λ_min(c_{k} Σ_src ⊙ V'_{k}) of edge {k}")
 
     edge_parts(0)
@@ -311,6 +326,9 @@ def symbol_values(st: Structure, ds: DataStats, rec: DiagRecursion, pair: tuple[
     }
     for a, s in st.scale_syms.items():
         vals[s.name] = a
+    for s in range(1, r + 2):
+        if f"gamma_{{{s}}}" in st.syms:
+            vals[f"gamma_{{{s}}}"] = ds.gamma(s)
     istar = int(np.argmin(rec.theta_diag))
     for e in plan.dense:
         k = e.k + 1

@@ -7,6 +7,7 @@ For X ∈ ℝ^{N×d} (rows x_i) and the input kernel Σ_00 = XXᵀ/d:
 * ρ_0      = D^{-1/2} Σ_00 D^{-1/2}               input correlation matrix (D = diag q_0)
 * ρ̂        = max_{i≠j} |ρ_0,ij|                   (0 when N = 1)
 * λ_0      = λ_min(ρ_0)
+* γ_s      = max_i Σ_{j≠i} |ρ_0,ij|^s             (row-sum Gershgorin statistic, ≤ (N−1) ρ̂^s)
 * ℓ_c      = λ_min(Σ_00 − m mᵀ)                    Gram of the row-centred data (only used when an
                                                   identity path carries the input to a node)
 
@@ -42,6 +43,13 @@ class DataStats:
     ell_c: float
     sphere: bool
     equal_means: bool
+    abs_rho_off: np.ndarray | None = None
+
+    def gamma(self, s: int) -> float:
+        """γ_s = max_i Σ_{j≠i} |ρ_0,ij|^s (Gershgorin row sum of ρ_0^{⊙s}; ≤ (N−1) ρ̂^s)."""
+        if self.abs_rho_off is None or self.N < 2:
+            return 0.0
+        return float(min(self.N - 1.0, (self.abs_rho_off**s).sum(axis=1).max()))
 
     @property
     def flags(self) -> tuple[str, ...]:
@@ -77,15 +85,12 @@ def data_stats(X: np.ndarray) -> DataStats:
     m = X.mean(axis=1)
     s = np.sqrt(q0)
     rho = G / np.outer(s, s)
-    if N > 1:
-        off = np.abs(rho - np.diag(np.diag(rho)))
-        rho_max = float(min(1.0, off.max()))
-    else:
-        rho_max = 0.0
+    off = np.minimum(1.0, np.abs(rho - np.diag(np.diag(rho))))
+    rho_max = float(off.max()) if N > 1 else 0.0
     # computed eigenvalues are lowered by a rounding allowance (backward-stable eigvalsh: |error| ≲ N·eps·‖A‖)
     lam0 = float(max(0.0, np.linalg.eigvalsh(rho)[0] - _slack(rho)))
     C = G - np.outer(m, m)
     ell_c = float(max(0.0, np.linalg.eigvalsh(C)[0] - _slack(C)))
     sphere = bool(np.ptp(q0) <= REL_TOL * q0.max())
     eq_m = bool(np.ptp(m) <= REL_TOL * max(1.0, np.abs(m).max()) * 10)
-    return DataStats(N, d, q0, m, rho_max, lam0, ell_c, sphere, eq_m)
+    return DataStats(N, d, q0, m, rho_max, lam0, ell_c, sphere, eq_m, off)
