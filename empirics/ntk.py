@@ -78,13 +78,15 @@ class NTKMethod(str, enum.Enum):
       (N·m)²·(in + out) (linear) or (N·m)²·P_W (conv); no per-sample backward at all. Raises
       ``NTKError`` for coupled models and for parameters used outside matmul/linear/conv2d/batch_norm
       (verified: K[0,0] must equal the squared norm of an ordinary autograd gradient).
-    * ``AUTO``: LAYERWISE when the samples do not interact (VMAP if the model is not covered by it),
-      else BATCHED.
+    * ``AUTO``: LAYERWISE when the samples do not interact (VMAP if the model is not covered by it);
+      for coupled models LOOP on CPU (BATCHED measured no faster there, and it needs more memory) and
+      BATCHED on CUDA (vectorized backward passes; not measured on a GPU in this project yet).
 
     Measured on a 2-core CPU, 1 thread (docs/benchmarks.md): FC depth 5 width 512, N = 128: LOOP 42 s,
-    BATCHED 33 s, VMAP 23 s, LAYERWISE 0.3 s. NATS C=16 N=5, 64 CIFAR-10 images, BN train: LOOP 110 s,
-    BATCHED 65 s (N full-batch backward passes are the FLOP floor of any exact method here); BN eval:
-    LOOP 43 s, LAYERWISE 5.5 s.
+    BATCHED 33 s, VMAP 23 s, LAYERWISE 0.3 s. NATS C=16 N=5, 64 CIFAR-10 images, BN train: LOOP 110 s /
+    BATCHED 65 s in one run, LOOP 45 s / BATCHED 56 s in another under less load (N full-batch
+    backward passes are the FLOP floor of any exact method here); BN eval: LOOP 43 s / 31 s,
+    LAYERWISE 5.5 s / 4.8 s.
     """
 
     AUTO = "auto"
@@ -371,7 +373,10 @@ def empirical_ntk(
     coupled = is_batch_coupled(work)
     auto = method is NTKMethod.AUTO
     if auto:
-        method = NTKMethod.BATCHED if coupled else NTKMethod.LAYERWISE
+        if coupled:
+            method = NTKMethod.BATCHED if dev.type == "cuda" else NTKMethod.LOOP
+        else:
+            method = NTKMethod.LAYERWISE
     if method in (NTKMethod.VMAP, NTKMethod.LAYERWISE) and coupled:
         raise NTKError(
             f"NTKMethod.{method.name} computes per-sample gradients, which is invalid for this model: "
