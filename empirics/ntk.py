@@ -371,6 +371,13 @@ def empirical_ntk(
         selected = select_parameters(work, params)
     X = X.to(dev)
     coupled = is_batch_coupled(work)
+    drop = [n for n, mod in work.named_modules() if isinstance(mod, nn.modules.dropout._DropoutNd) and mod.training
+            and mod.p > 0]
+    if drop:
+        raise NTKError(
+            f"dropout modules {drop[:3]} are in train mode: the network is random and its NTK undefined "
+            "(each method would draw different masks); call model.eval() on them or set p = 0"
+        )
     auto = method is NTKMethod.AUTO
     if auto:
         if coupled:

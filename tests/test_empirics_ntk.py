@@ -274,6 +274,15 @@ def test_memory_limit_too_small():
         empirical_ntk(model, X, memory_limit_bytes=0)
 
 
+def test_dropout_in_train_mode_is_refused():
+    model = nn.Sequential(nn.Linear(5, 8), nn.Dropout(0.5), nn.Linear(8, 1)).double()
+    X = torch.randn(3, 5, dtype=torch.float64)
+    with pytest.raises(NTKError, match="dropout"):
+        empirical_ntk(model, X)
+    model.eval()
+    assert empirical_ntk(model, X).shape == (3, 3)
+
+
 def test_nonfinite_outputs():
     class Bad(nn.Module):
         def __init__(self):
