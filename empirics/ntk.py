@@ -406,8 +406,10 @@ def empirical_ntk(
     try:
         try:
             return _compute(work, X, readout, method, selected, memory_limit_bytes, dev, coupled)
-        except LayerwiseUnsupported:
-            if not auto:
+        except (LayerwiseUnsupported, NTKMemoryError):
+            # AUTO only: LAYERWISE does not cover this model, or its per-layer per-sample gradients do not
+            # fit; VMAP computes the same J with parameter groups and sample chunks
+            if not (auto and method is NTKMethod.LAYERWISE):
                 raise
             return _compute(work, X, readout, NTKMethod.VMAP, selected, memory_limit_bytes, dev, coupled)
     finally:
