@@ -111,7 +111,7 @@ def test_figure_data_is_centred_on_the_sphere():
 
 
 def test_compare_record_is_consistent():
-    X = figure_data("sphere", 6, 12)
+    X = figure_data("sphere", 6, 8)
     rec = compare(fc_skip("relu", [(0, 2)], depth=2), X, widths=(64,), seeds=(0, 1))
     assert 0 <= rec.lower <= rec.lower_structural <= rec.exact <= rec.upper
     mean, std = rec.measured[64]
