@@ -265,9 +265,11 @@ def _same_structure(b: Bound, arch: Arch | str | None) -> Plan:
 
 class _ClosedBound(Bound):
     def evaluate(self, arch: Arch | str | None = None, X: np.ndarray | None = None, *, strict: bool = False,
-                 pair: tuple[float, float, float] | None = None) -> BoundValue:
+                 pair: tuple[float, float, float] | None = None,
+                 constants: dict[str, float] | None = None) -> BoundValue:
         """Evaluate on data X (N×d) for ``arch`` (default: the architecture the bound was built for;
         any architecture of the same structure is accepted, with its own activations and scales).
+        ``constants`` gives values to free constants (C_lower, C_upper of the paper form).
 
         The bound is valid for any finite data without zero rows (A0). With ``strict=True`` data that
         violate A1 (sphere) or A2 (equal coordinate means) are refused; otherwise the value is
@@ -291,6 +293,7 @@ class _ClosedBound(Bound):
         if self.kind == "upper" and pair is None:
             pair = _pair_entries(plan, X, ds)
         vals = symbol_values(st_eval, ds, rec, pair)
+        vals.update(constants or {})
         value = float(self(vals))
         return BoundValue(value, tuple(flags), vals)
 
@@ -311,6 +314,9 @@ def _pair_entries(plan: Plan, X: np.ndarray, ds: DataStats) -> tuple[float, floa
     C = np.abs(G @ G.T / np.outer(s, s))
     np.fill_diagonal(C, -1)
     a, b = np.unravel_index(int(np.argmax(C)), C.shape)
+    if not ds.sphere:
+        raise BoundError("A1 violated: the upper bound evaluates the exact kernel (theory/), which needs sphere "
+                         "data (equal norms); rescale the rows, e.g. theory.check_inputs(X, normalize=True)")
     T = theory.ntk(_arch_of(plan), G[[a, b]])
     return float(T[0, 0]), float(T[1, 1]), float(T[0, 1])
 

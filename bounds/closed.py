@@ -29,7 +29,6 @@ The upper bound's symbols are values at one sample i* (the one with the smallest
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -349,10 +348,3 @@ def symbol_values(st: Structure, ds: DataStats, rec: DiagRecursion, pair: tuple[
         vals["Theta_{aa}"], vals["Theta_{bb}"], vals["Theta_{ab}"] = pair
     return {name: vals[name] for name in st.syms if name in vals}
 
-
-def required(st: Structure) -> list[str]:
-    return list(st.syms)
-
-
-def _finite(x: float) -> bool:
-    return math.isfinite(x)

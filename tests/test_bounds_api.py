@@ -80,6 +80,8 @@ def test_assumptions_named_when_violated() -> None:
     assert any("A1" in f for f in v.flags) and any("A2" in f for f in v.flags)
     # the bound still holds for the kernel defined by the same formulas (reference, any norms)
     assert v.value <= np.linalg.eigvalsh(reference_ntk(RTR, X))[0] + 1e-9
+    with pytest.raises(BoundError, match="A1 violated"):
+        bounds.upper(RTR).evaluate(RTR, X)
     with pytest.raises(BoundError, match="A0 violated"):
         b.evaluate(RTR, np.array([[1.0, 2.0], [0.0, 0.0]]))
     with pytest.raises(BoundError, match="A0 violated"):
@@ -164,6 +166,9 @@ def test_paper_form_is_labelled_a_reconstruction() -> None:
     assert "reconstruction" in lo.statement and "reconstruction" in up.statement
     assert "C_lower" in lo.symbols and "C_upper" in up.symbols
     assert r"\mu_{2,1}" in lo.latex()
+    X = _centred_sphere(6, 12, 0)
+    v = lo.evaluate(RTR, X, constants={"C_lower": 1.0}).value
+    assert v > 0 and up.evaluate(RTR, X, constants={"C_upper": 1.0}).value > 0
 
 
 def test_finite_width_weyl_with_measured_deviation() -> None:
