@@ -303,22 +303,28 @@ def _scales(plan: Plan) -> list[float]:
 
 
 def _pair_entries(plan: Plan, X: np.ndarray, ds: DataStats) -> tuple[float, float, float]:
-    """Θ entries on the pair of samples with the largest |input correlation| (exact, 2 samples)."""
+    """Θ entries on one pair of samples (exact kernel on at most 4 samples): the candidates are the
+    endpoints of the most positively and the most negatively correlated input pairs (relu-type kernels
+    are largest at ρ → 1, odd ones in |ρ|); the pair with the smallest 2×2 λ_min among them is used."""
     import theory
+    from bounds.exact import upper_from_kernel
 
-    N = ds.N
-    if N < 2:
+    if ds.N < 2:
         raise BoundError("the pair upper bound needs N >= 2 samples")
-    G = np.asarray(X, dtype=np.float64)
-    s = np.linalg.norm(G, axis=1)
-    C = np.abs(G @ G.T / np.outer(s, s))
-    np.fill_diagonal(C, -1)
-    a, b = np.unravel_index(int(np.argmax(C)), C.shape)
     if not ds.sphere:
         raise BoundError("A1 violated: the upper bound evaluates the exact kernel (theory/), which needs sphere "
                          "data (equal norms); rescale the rows, e.g. theory.check_inputs(X, normalize=True)")
-    T = theory.ntk(_arch_of(plan), G[[a, b]])
-    return float(T[0, 0]), float(T[1, 1]), float(T[0, 1])
+    G = np.asarray(X, dtype=np.float64)
+    s = np.linalg.norm(G, axis=1)
+    C = G @ G.T / np.outer(s, s)
+    np.fill_diagonal(C, -np.inf)
+    a, b = np.unravel_index(int(np.argmax(C)), C.shape)
+    np.fill_diagonal(C, np.inf)
+    c, d = np.unravel_index(int(np.argmin(C)), C.shape)
+    idx = sorted({int(a), int(b), int(c), int(d)})
+    T = theory.ntk(_arch_of(plan), G[idx])
+    _, _, _, (i, j) = upper_from_kernel(T)
+    return float(T[i, i]), float(T[j, j]), float(T[i, j])
 
 
 def _arch_of(plan: Plan) -> Arch:
@@ -374,8 +380,9 @@ def lower(arch: Arch | str, r: int = 8, gershgorin: str = "rowsum") -> Bound:
 
 
 def upper(arch: Arch | str) -> Bound:
-    """The closed-form upper bound (Theorem 4) as a ``Bound``; ``evaluate`` computes Θ on the pair of
-    samples with the largest |input correlation| exactly (theory on 2 samples)."""
+    """The closed-form upper bound (Theorem 4) as a ``Bound``; ``evaluate`` computes Θ exactly on the
+    endpoints of the most positively and most negatively correlated input pairs (theory on ≤ 4 samples)
+    and uses the best 2×2 principal submatrix among them."""
     return _closed("upper", arch, 0)
 
 
