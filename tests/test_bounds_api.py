@@ -200,3 +200,12 @@ def test_exact_levels_use_theory_pieces() -> None:
     X = theory.sphere_data(6, 4, seed=5)
     lv = exact_levels(RTR, X)
     assert lv.exact == pytest.approx(theory.lambda_min(RTR, X), abs=1e-9)
+
+
+def test_elu_and_mixture_sandwich() -> None:
+    """elu (Hermite coefficients by split adaptive quadrature) is kept out of the hypothesis mix for speed."""
+    X = _centred_sphere(6, 10, 7)
+    for a in [fc_skip(["elu", "mix(0.3*elu,0.7*tanh)", "relu"], [(0, 2), (1, 3)]), resnet("elu", 3, "1/L")]:
+        c = bounds.certify(a, X, 4)
+        tol = 1e-7 * max(1.0, c.u_diag)
+        assert 0 <= c.closed_lower <= c.s2 + tol and c.s1 <= c.exact + tol and c.exact <= c.closed_upper + tol
