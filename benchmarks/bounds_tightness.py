@@ -1,7 +1,7 @@
 """Tightness of the λ_min(Θ) bounds per family, and the finite-width deviation ‖K̄_m − Θ‖₂ vs width.
 
 Run: ``python benchmarks/bounds_tightness.py [--per-family 150] [--seed 0]``. Prints markdown tables
-(used in docs/bounds.md). Families: FC chain (depth 1–8, random activation mix), FC with random skip
+(used in docs/theory.md (Part III)). Families: FC chain (depth 1–8, random activation mix), FC with random skip
 masks, ResNet (α ∈ {1, 1/√L, 1/L}), NATS FC analogue (random cells). Data: Gaussian points on the
 sphere of radius √d, rows centred (constant kernel diagonals), in two regimes N ≤ d and N > d.
 """

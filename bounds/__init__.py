@@ -14,7 +14,7 @@ Public API
 A ``Bound`` has ``.expr`` (sympy), ``.symbols`` (name → (Symbol, meaning)), ``.latex()``,
 ``.evaluate(arch, X)`` (lambdified to numpy; returns a ``BoundValue`` with flags) and ``.table()``.
 
-The theorems (full proofs in docs/bounds.md; the lemmas are)
+The theorems (full proofs in docs/theory.md (Part III); the lemmas are)
 --------------------------------------------------------------
 * **Schur product theorem**: A, B ⪰ 0 ⇒ A ⊙ B ⪰ 0, and λ_min(A ⊙ B) ≥ λ_min(A)·min_i B_ii
   (A − λ_min(A) I ⪰ 0 ⇒ (A − λ_min(A) I) ⊙ B ⪰ 0 ⇒ A ⊙ B ⪰ λ_min(A) diag(B)).
@@ -55,7 +55,7 @@ LB_r = λ_min(Θ) exactly, for every r.
 and data with constant diagonals (sphere, equal coordinate means), adding an identity edge never
 decreases LB_r: every P, S, π grows (α > 0), q_u grows, and each κ_k, B_k from a node u ≥ 1 equals
 (Σ_{s≥1} μ_s(σ_1)² or Σ s μ_s(σ_1)²)·c_k·ℓ_u, monotone in ℓ_u. For saturating activations
-(tanh, sigmoid, …) μ_s(σ_q)²/q decreases in q, and the statement can fail (docs/bounds.md §5).
+(tanh, sigmoid, …) μ_s(σ_q)²/q decreases in q, and the statement can fail (docs/theory.md §III.5).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Closed-form bounds on λ_min(Θ): sympy expressions in named symbols, and their symbol values.
 
-Everything here follows docs/bounds.md (proofs there and in ``bounds/__init__.py``). The expression
+Everything here follows docs/theory.md (Part III) (proofs there and in ``bounds/__init__.py``). The expression
 of a bound depends only on the **structure** of the pruned architecture (which edges are dense or
 identity, their endpoints, which scales differ from 1) and on r; activations and data enter only
 through the symbol values, so one compiled expression serves every architecture of a structure.
@@ -120,7 +120,7 @@ def structure_key(plan: Plan, r: int, gersh: str = "rowsum") -> tuple:
 
 
 def lower_expr(st: Structure) -> tuple[sp.Expr, dict[str, sp.Expr]]:
-    """The closed-form lower bound LB(r) (docs/bounds.md Theorem 2) and its named parts."""
+    """The closed-form lower bound LB(r) (docs/theory.md (Part III) Theorem 2) and its named parts."""
     plan, r = st.plan, st.r
     if plan.zero:
         return sp.Integer(0), {}
@@ -208,7 +208,7 @@ def _pi_expr(st: Structure, S: dict, bar: bool) -> dict[int, sp.Expr]:
 
 
 def upper_expr(st: Structure) -> tuple[sp.Expr, dict[str, sp.Expr]]:
-    """min(Θ_{i*i*}, λ_min of the 2×2 principal submatrix on (a, b)) (docs/bounds.md Theorem 4).
+    """min(Θ_{i*i*}, λ_min of the 2×2 principal submatrix on (a, b)) (docs/theory.md (Part III) Theorem 4).
 
     Θ_{i*i*} is written as the exact diagonal recursion; the pair term in the entries of Θ."""
     plan = st.plan
@@ -256,7 +256,7 @@ def _key(x: float) -> float:
 
 @dataclass
 class DiagRecursion:
-    """Exact per-sample diagonals of every node kernel, backward kernel and Θ (docs/bounds.md §2):
+    """Exact per-sample diagonals of every node kernel, backward kernel and Θ (docs/theory.md §III.2):
 
     q_u(i) = (a_u(i) + P_{0u} m_i)² + P_{0u}² (q_0(i) − m_i²) + Σ_k P_{k→u}² (E_k(i) − M_k(i)²),
     a_u(i) = Σ_k P_{k→u} M_k(i),  Π_v(i) = S_{v→out}² + Σ_k S_{v→src k}² α_k² c_k ν_k(i) Π_{dst k}(i),

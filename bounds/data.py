@@ -1,4 +1,4 @@
-"""Data statistics the bounds are written in (docs/bounds.md §1, table of symbols).
+"""Data statistics the bounds are written in (docs/theory.md §III.1, table of symbols).
 
 For X ∈ ℝ^{N×d} (rows x_i) and the input kernel Σ_00 = XXᵀ/d:
 

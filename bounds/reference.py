@@ -3,7 +3,7 @@
 ``theory/`` is the package's source of truth for Σ, Π and Θ; this module re-derives them from the
 orthogonal decomposition of ``bounds.plan`` so that (i) the bounds can be developed and tested
 against an exact kernel that shares no code with theory/, and (ii) the two derivations can be
-compared (tests/test_bounds_reference.py). Formulas (docs/bounds.md §2):
+compared (tests/test_bounds_reference.py). Formulas (docs/theory.md §III.2):
 
     Σ_uu = (a_u + P_{0u} m)(a_u + P_{0u} m)ᵀ + P_{0u}² (XXᵀ/d − m mᵀ) + Σ_e P_{e→u}² K̃_e
     K̃_e = E[σ(g)σ(g)ᵀ] − M_e M_eᵀ,   g ~ N(0, c_e Σ_{src(e)}),   M_e = E[σ(g)],  a_u = Σ_e P_{e→u} M_e

@@ -100,7 +100,7 @@ def test_sandwich_lower_exact_upper(arch: Arch, X: np.ndarray, r: int, gersh: st
 @given(arch=skips(acts=HOMOGENEOUS), X=sphere(max_n=32, max_d=32, centred=True), r=st.integers(0, 6),
        data=st.data())
 def test_adding_a_skip_never_decreases_the_lower_bound(arch: Arch, X: np.ndarray, r: int, data) -> None:
-    """Homogeneous activations, constant-diagonal data (docs/bounds.md §5: the proved scope)."""
+    """Homogeneous activations, constant-diagonal data (docs/theory.md §III.5: the proved scope)."""
     L = arch.n_nodes
     have = {(e.src, e.dst) for e in arch.edges if e.op.is_skip}
     free = [(i, l) for l in range(1, L + 1) for i in range(l) if (i, l) not in have]

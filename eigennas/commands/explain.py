@@ -107,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
     rec = compare(arch, X, widths=widths, seeds=range(args.seeds), r=args.r)
     lo = bounds.lower(arch, args.r)
     up = bounds.upper(arch)
-    print(f"\nLower bound LB_{args.r} (Hermite + Schur + Weyl + Gershgorin; docs/bounds.md):")
+    print(f"\nLower bound LB_{args.r} (Hermite + Schur + Weyl + Gershgorin; docs/theory.md (Part III)):")
     print(_formula(lo.expr))
     print("  symbols:")
     print(lo.table())
