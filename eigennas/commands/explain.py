@@ -34,8 +34,33 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     fmt.add_argument("--text", action="store_true", help="Unicode formulas (the default)")
 
 
+_GREEK = {"alpha": "α", "gamma": "γ", "kappa": "κ", "lambda": "λ", "mu": "μ", "nu": "ν", "pi": "π", "rho": "ρ",
+          "tau": "τ", "ell": "ℓ", "delta": "δ", "sigma": "σ"}
+
+
+def _unicode_name(name: str) -> str:
+    """mu_{2,1} → μ_{2,1}, tau'_{1} → τ'_{1}, rho_max → ρ̂ (symbol names of bounds/)."""
+    if name == "rho_max":
+        return "ρ̂"
+    for word, letter in _GREEK.items():
+        if name == word or name.startswith(word + "_") or name.startswith(word + "'"):
+            return letter + name[len(word):]
+    return name
+
+
 def _formula(expr: sp.Expr) -> str:
-    return sp.pretty(expr, use_unicode=True, wrap_line=False)
+    """Unicode rendering with Greek symbol names."""
+    rename = {s: sp.Symbol(_unicode_name(s.name)) for s in expr.free_symbols if isinstance(s, sp.Symbol)}
+    return sp.pretty(expr.xreplace(rename), use_unicode=True, wrap_line=False)
+
+
+def _indent(text: str, n: int = 2) -> str:
+    return "\n".join(" " * n + line for line in text.splitlines())
+
+
+def _symbol_table(b) -> None:
+    for sym, meaning in b.symbols.values():
+        print(f"    {_unicode_name(sym.name):<10s} {meaning}")
 
 
 def latex_document(arch, r: int) -> str:
@@ -54,8 +79,9 @@ def latex_document(arch, r: int) -> str:
         "% symbols:",
     ]
     for b in (lo, up, gen):
+        names = b._names() if hasattr(b, "_names") else {}
         for sym, meaning in b.symbols.values():
-            lines.append(f"%   ${sp.latex(sym)}$: {meaning}")
+            lines.append(f"%   ${names.get(sym, sp.latex(sym))}$: {meaning}")
     return "\n".join(lines) + "\n"
 
 
@@ -107,12 +133,16 @@ def run(args: argparse.Namespace) -> int:
     rec = compare(arch, X, widths=widths, seeds=range(args.seeds), r=args.r)
     lo = bounds.lower(arch, args.r)
     up = bounds.upper(arch)
-    print(f"\nLower bound LB_{args.r} (Hermite + Schur + Weyl + Gershgorin; docs/theory.md (Part III)):")
-    print(_formula(lo.expr))
+    print(f"\nLower bound LB_{args.r} (Hermite + Schur + Weyl + Gershgorin; docs/theory.md Part III, Theorem 2):")
+    print(_indent(_formula(lo.expr)))
+    print("  where (in order):")
+    for name, definition in getattr(lo, "defs", []):
+        print(_indent(_formula(sp.Eq(name, definition, evaluate=False)), 4))
     print("  symbols:")
-    print(lo.table())
-    print("\nUpper bound (Rayleigh quotients / Cauchy interlacing):")
-    print(_formula(up.expr))
+    _symbol_table(lo)
+    print("\nUpper bound (Rayleigh quotients / Cauchy interlacing; Theorem 4):")
+    print(_indent(_formula(up.expr)))
+    _symbol_table(up)
     print("\nNumbers:")
     print(f"  closed-form lower LB_{args.r}         {rec.lower: .6g}")
     print(f"  structural lower S2 (exact pieces) {rec.lower_structural: .6g}")
@@ -124,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
     tight = rec.tightness
     print(f"  tightness LB_{args.r} / exact            {tight:.3f}" if math.isfinite(tight) else "  tightness: n/a")
     print("\nGeneralization (Cao & Gu 2019, Cor. 3.10 form; constants C_1, C_2 left symbolic):")
-    print(_formula(bounds.generalization(arch).expr))
+    print(_indent(_formula(bounds.generalization(arch).expr)))
     print(f"  yᵀΘ⁻¹y = {rec.y_theta_inv_y:.6g} ≤ ‖y‖²/λ_min(Θ) = {rec.relaxed_lambda_min:.6g}"
           f" ≤ ‖y‖²/LB = {rec.relaxed_closed_form:.6g}   (y = sign of the first coordinate)")
     print("\nAssumptions checked:")
