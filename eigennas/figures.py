@@ -226,6 +226,7 @@ def fig_resnet(X: np.ndarray, s: Settings, out: Path, progress) -> list[Path]:
 
 def fig_width(X: np.ndarray, s: Settings, out: Path, progress) -> list[Path]:
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullLocator
 
     archs = {"relu chain L=3": fc_chain("relu", depth=3), "tanh+skips L=3": fc_skip("tanh", [(0, 2), (1, 3)], depth=3)}
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
@@ -248,7 +249,7 @@ def fig_width(X: np.ndarray, s: Settings, out: Path, progress) -> list[Path]:
     for ax in axes:
         ax.loglog(ref, ref ** -0.5 * ref[0] ** 0.5 * ax.get_lines()[0].get_ydata()[0], "k:", label="∝ m^{-1/2}")
         ax.set_xticks(ref, [str(int(m)) for m in ref])
-        ax.minorticks_off()
+        ax.xaxis.set_minor_locator(NullLocator())
         ax.set_xlabel("width m")
         ax.legend(fontsize=8)
     axes[0].set_ylabel("‖K̄_m − Θ‖₂ (mean over seeds)")
