@@ -1,0 +1,783 @@
+"""Ablation of the EigenNAS score's free choices on NATS-Bench (issue 9, NOTES.md §6–§7).
+
+EigenNAS (Zhu, Liu, Chrysos, Cevher, *Generalization Properties of NAS under Activation and Skip
+Connection Search*, NeurIPS 2022) ranks a cell by λ_min(K) of the empirical NTK at initialization,
+
+    K = J Jᵀ,   J_{r,·} = ∂f_r(X; θ₀)/∂θ   (θ = the ``weight`` tensors, X a batch of B images),
+
+which leaves free choices that the paper does not pin down. A :class:`Variant` fixes each of them:
+
+* ``C``, ``N``: network width and cells per stage (NATS-Bench: 16, 5; reduced: 8, 1).
+* ``bn``: BatchNorm in ``train`` mode (batch statistics couple the samples, TE-NAS) or ``eval``.
+* ``output``: ``sum`` (f = Σ_c f_c, a B×B kernel), ``class:rand`` (one class c drawn from the score
+  seed), ``class:k``, ``full`` (all logits, (B·C)×(B·C)), ``trace`` ((1/C) Σ_c K_c, the mean of the
+  per-class blocks).
+* ``batch_size`` B, ``images`` (``real`` images of the score dataset, or ``gaussian`` N(0, 1) noise of
+  the same shape), ``seeds`` (initializations averaged: the score is the mean over k of the
+  normalized value of the k-th initialization).
+* ``normalize`` (derived from the same spectrum λ_1 ≤ … ≤ λ_n, nothing recomputed):
+  ``raw`` λ_1; ``trace`` n·λ_1/tr K; ``lmax`` λ_1/λ_n; ``params`` λ_1/P (P = parameter count of the
+  network scored); ``log`` log λ_1; ``cond`` −λ_n/λ_1 (the TE-NAS condition number, Chen, Gong &
+  Wang, *Neural Architecture Search on ImageNet in Four GPU Hours*, ICLR 2021).
+* ``kind``: ``eigen`` (the above), or the baselines ``theory`` (λ_min of the exact infinite-width NTK of
+  the cell's FC analogue, ``empirics.scores.TheoryScore``) and ``params`` (NATS-size parameter count).
+
+Every spectrum is computed once per (cell class, spectrum options, dataset, score seed,
+initialization k) and its summary statistics (n, λ_1, λ_2, λ_n, tr K, Σ log λ⁺, #λ ≤ 0, P, time)
+are appended to ``<cache>/spectra.jsonl``: all normalizations and seed counts are derived from the
+cache, and interrupted runs resume. Cells are scored on the smallest-index member of their
+``Arch.canonical`` class (as ``empirics.search``).
+
+Cells: one fixed random permutation of the 15,625 benchmark indices (``default_rng(seed)``, seed 0);
+a variant evaluated on N cells uses its first N entries, so smaller runs are prefixes of larger ones
+and every variant with the same N sees the same cells. The score is computed on the images and
+number of classes of ``dataset`` (default CIFAR-10) and correlated with the 200-epoch test accuracy
+of all three datasets (the P-T convention of ``empirics.search``).
+
+Per variant: Spearman ρ and Kendall τ with percentile bootstrap CIs (``empirics.search.correlate``),
+mean time per scored class, and P-S(n) drawn from the scored pool: R repeats, repeat r draws n of the
+N scored cells with ``default_rng([seed, r])`` and takes the argmax; mean ± std (ddof 0) of the
+chosen cells' test accuracy.
+
+Search beyond sampling (any score function of an arch string, or of a per-edge op-set supernet):
+
+* :func:`prune_search`: TE-NAS pruning (Chen et al. 2021): start from the supernet with all five ops
+  on each of the six edges (op outputs summed); each round, for every edge e and op o still on e,
+  score the supernet without o on e; on every edge remove the op whose removal lowers the score
+  least (largest score after removal); stop when one op per edge is left.
+* :func:`evolution_search`: regularized (aging) evolution (Real, Aggarwal, Huang & Le, *Regularized
+  Evolution for Image Classifier Architecture Search*, AAAI 2019): population P of random cells; each
+  cycle samples S members, mutates the best (one edge gets another op) and appends the child, removing
+  the oldest member; the answer is the best-scored cell ever seen.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from empirics.benchmark import DATASETS, Benchmark, canonical_dataset
+from empirics.cache import ScoreCache, options_fingerprint, record_key
+
+__all__ = [
+    "Variant",
+    "NORMALIZATIONS",
+    "OUTPUTS",
+    "AblationError",
+    "parse_variant",
+    "expand_grid",
+    "GRIDS",
+    "cell_sample",
+    "spectrum_stats",
+    "normalized_value",
+    "SpectrumRunner",
+    "pool_search",
+    "evaluate_variant",
+    "EDGES",
+    "supernet",
+    "prune_search",
+    "evolution_search",
+    "arch_from_ops",
+    "ops_from_arch",
+    "run_prune",
+    "run_evolution",
+    "baseline_values",
+    "random_class",
+    "SuperCell",
+]
+
+NORMALIZATIONS: tuple[str, ...] = ("raw", "trace", "lmax", "params", "log", "cond")
+OUTPUTS: tuple[str, ...] = ("sum", "class:rand", "full", "trace")
+#: the six edges (src → dst) of a NATS cell in arch-string order
+EDGES: tuple[tuple[int, int], ...] = ((0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3))
+NATS_OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
+
+
+class AblationError(ValueError):
+    """A bad variant specification or an impossible ablation request."""
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One configuration of the score (see the module docstring for each field)."""
+
+    kind: str = "eigen"
+    C: int = 8
+    N: int = 1
+    bn: str = "train"
+    output: str = "sum"
+    batch_size: int = 16
+    images: str = "real"
+    seeds: int = 1
+    normalize: str = "raw"
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("eigen", "theory", "params"):
+            raise AblationError(f"kind must be eigen, theory or params, got {self.kind!r}")
+        if self.bn not in ("train", "eval"):
+            raise AblationError(f"bn must be train or eval, got {self.bn!r}")
+        out = self.output
+        if not (out in OUTPUTS or (out.startswith("class:") and out[6:].isdigit())):
+            raise AblationError(f"output must be one of {OUTPUTS} or class:k, got {out!r}")
+        if self.images not in ("real", "gaussian"):
+            raise AblationError(f"images must be real or gaussian, got {self.images!r}")
+        if self.normalize not in NORMALIZATIONS:
+            raise AblationError(f"normalize must be one of {NORMALIZATIONS}, got {self.normalize!r}")
+        if self.seeds < 1 or self.batch_size < 2 or self.C < 1 or self.N < 1:
+            raise AblationError("seeds >= 1, batch_size >= 2, C >= 1 and N >= 1 required")
+
+    def spectrum_options(self) -> dict[str, Any]:
+        """The options that determine one spectrum (not ``seeds`` nor ``normalize``)."""
+        return {
+            "C": self.C,
+            "N": self.N,
+            "bn": self.bn,
+            "output": self.output,
+            "batch_size": self.batch_size,
+            "images": self.images,
+        }
+
+    @property
+    def label(self) -> str:
+        """``key=value`` list of the fields, the form :func:`parse_variant` reads."""
+        if self.kind == "theory":
+            return "kind=theory"
+        if self.kind == "params":
+            return "kind=params"
+        return ",".join(f"{f.name}={getattr(self, f.name)}" for f in fields(self) if f.name != "kind")
+
+
+def parse_variant(text: str, base: Variant | None = None) -> Variant:
+    """``'C=16,N=5,batch_size=64,normalize=trace'`` → Variant (unnamed fields from ``base``/defaults)."""
+    base = base or Variant()
+    kw: dict[str, Any] = {}
+    names = {f.name: f.type for f in fields(Variant)}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        if "=" not in part:
+            raise AblationError(f"variant part {part!r} must look like key=value")
+        k, v = (s.strip() for s in part.split("=", 1))
+        if k == "batch":
+            k = "batch_size"
+        if k not in names:
+            raise AblationError(f"variant has no field {k!r}; fields: {sorted(names)}")
+        if k in ("C", "N", "batch_size", "seeds"):
+            try:
+                kw[k] = int(v)
+            except ValueError:
+                raise AblationError(f"{k}={v!r}: expected an integer") from None
+        else:
+            kw[k] = v
+    return replace(base, **kw)
+
+
+def expand_grid(base: Variant, axes: Mapping[str, Sequence[Any]], mode: str = "one-at-a-time") -> list[Variant]:
+    """Variants from a base and per-field alternatives.
+
+    ``mode='one-at-a-time'``: the base, then for each axis every value that differs from the base with
+    all other fields at the base (the ablation design); ``'product'``: the full Cartesian product.
+    Duplicates are removed, order kept.
+    """
+    names = {f.name for f in fields(Variant)}
+    bad = sorted(set(axes) - names)
+    if bad:
+        raise AblationError(f"unknown variant field(s) {bad}; fields: {sorted(names)}")
+    out: list[Variant] = []
+    if mode == "one-at-a-time":
+        out.append(base)
+        for k, values in axes.items():
+            for v in values:
+                out.append(replace(base, **{k: v}))
+    elif mode == "product":
+        keys = list(axes)
+        for combo in itertools.product(*(axes[k] for k in keys)):
+            out.append(replace(base, **dict(zip(keys, combo))))
+    else:
+        raise AblationError(f"mode must be 'one-at-a-time' or 'product', got {mode!r}")
+    seen: set[Variant] = set()
+    return [v for v in out if not (v in seen or seen.add(v))]
+
+
+#: Named grids for ``eigennas ablate --grid``. ``reduced``: one-at-a-time around the cheap base
+#: (C=8, N=1, batch 16, BN train, sum, real, 1 seed, raw); ``full``: the NATS-size network.
+GRIDS: dict[str, Callable[[], list[Variant]]] = {
+    "reduced": lambda: expand_grid(
+        Variant(),
+        {
+            "normalize": ["trace", "lmax", "params", "log", "cond"],
+            "bn": ["eval"],
+            "output": ["class:rand", "trace", "full"],
+            "batch_size": [32, 64],
+            "images": ["gaussian"],
+            "seeds": [3, 5],
+        },
+    ),
+    "normalize": lambda: [Variant(normalize=n) for n in NORMALIZATIONS],
+    "full": lambda: [Variant(C=16, N=5, batch_size=64, normalize=n) for n in NORMALIZATIONS],
+    "baselines": lambda: [Variant(kind="theory"), Variant(kind="params")],
+}
+
+
+def cell_sample(bench: Benchmark, n: int, seed: int = 0) -> list[int]:
+    """The first ``n`` entries of one fixed permutation of all benchmark indices (``default_rng(seed)``)."""
+    if n < 1 or n > len(bench):
+        raise AblationError(f"n must be in 1..{len(bench)}, got {n}")
+    perm = np.random.default_rng(int(seed)).permutation(len(bench))
+    return [int(i) for i in perm[:n]]
+
+
+# --------------------------------------------------------------------------- spectra and normalizations
+
+
+def spectrum_stats(ev: np.ndarray, params: float) -> dict[str, float]:
+    """Summary statistics of an ascending spectrum kept in the cache (all normalizations derive from them)."""
+    ev = np.asarray(ev, dtype=np.float64)
+    if ev.size == 0 or not np.all(np.isfinite(ev)):
+        return {
+            "n": float(ev.size),
+            "lmin": math.nan,
+            "l2": math.nan,
+            "lmax": math.nan,
+            "trace": math.nan,
+            "logdet_pos": math.nan,
+            "n_nonpos": math.nan,
+            "params": float(params),
+        }
+    pos = ev[ev > 0]
+    return {
+        "n": float(ev.size),
+        "lmin": float(ev[0]),
+        "l2": float(ev[1]) if ev.size > 1 else float(ev[0]),
+        "lmax": float(ev[-1]),
+        "trace": float(ev.sum()),
+        "logdet_pos": float(np.log(pos).sum()) if pos.size else -math.inf,
+        "n_nonpos": float(ev.size - pos.size),
+        "params": float(params),
+    }
+
+
+def normalized_value(stats: Mapping[str, float], normalize: str) -> float:
+    """The score of one spectrum under ``normalize`` (module docstring); NaN/−inf for degenerate spectra."""
+    lmin, lmax, tr, n = stats["lmin"], stats["lmax"], stats["trace"], stats["n"]
+    if not math.isfinite(lmin):
+        return math.nan
+    if normalize == "raw":
+        return lmin
+    if normalize == "trace":
+        return n * lmin / tr if tr > 0 else math.nan
+    if normalize == "lmax":
+        return lmin / lmax if lmax > 0 else math.nan
+    if normalize == "params":
+        return lmin / stats["params"] if stats["params"] > 0 else math.nan
+    if normalize == "log":
+        return math.log(lmin) if lmin > 0 else -math.inf
+    if normalize == "cond":
+        return -lmax / lmin if lmin > 0 else -math.inf
+    raise AblationError(f"normalize must be one of {NORMALIZATIONS}, got {normalize!r}")
+
+
+def random_class(seed: int, num_classes: int) -> int:
+    """The class used by ``output='class:rand'`` for score seed ``seed`` (same for every cell)."""
+    return int(np.random.default_rng([int(seed), 0xC1A55]).integers(num_classes))
+
+
+ModelFactory = Callable[[str, int, int, int], nn.Module]
+
+
+@dataclass
+class SpectrumRunner:
+    """Computes and caches NTK spectra of benchmark cells for eigen variants.
+
+    ``cache``: a ``ScoreCache`` (use ``filename='spectra.jsonl'``); ``model_factory`` as in
+    ``empirics.scores`` (default the NATS network); ``images``: an explicit (X, y) batch (tests).
+    """
+
+    bench: Benchmark
+    dataset: str = "cifar10"
+    cache: ScoreCache = field(default_factory=lambda: ScoreCache(None))
+    seed: int = 0
+    data_dir: Any = None
+    model_factory: ModelFactory | None = None
+    images: tuple[torch.Tensor, Any] | None = None
+    progress: bool = False
+    computed: int = 0
+    compute_time_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.dataset = canonical_dataset(self.dataset)
+        self._batches: dict[tuple[str, int], torch.Tensor] = {}
+
+    @property
+    def num_classes(self) -> int:
+        from empirics.images import NUM_CLASSES
+
+        return int(NUM_CLASSES[self.dataset])
+
+    def batch(self, images: str, batch_size: int) -> torch.Tensor:
+        """The image batch of the variant: real images of the dataset, or N(0, 1) noise of their shape."""
+        key = (images, batch_size)
+        if key not in self._batches:
+            if self.images is not None:
+                X = self.images[0][:batch_size]
+                if len(X) < batch_size:
+                    raise AblationError(f"{batch_size} images wanted, {len(X)} given")
+            else:
+                from empirics.images import image_batch
+
+                X = image_batch(self.dataset, batch_size, self.seed, data_dir=self.data_dir)[0]
+            if images == "gaussian":
+                g = torch.Generator().manual_seed(int(np.random.SeedSequence([self.seed, 4242]).generate_state(1)[0]))
+                X = torch.randn(X.shape, generator=g, dtype=X.dtype)
+            self._batches[key] = X
+        return self._batches[key]
+
+    def _cls(self, arch: str) -> tuple[str, str]:
+        from empirics.search import class_key, representatives
+
+        ck = class_key(arch, "canonical", self.bench)
+        return ck, representatives(self.bench, "canonical").get(ck, arch)
+
+    def key(self, ck: str, variant: Variant, k: int) -> str:
+        return record_key(ck, "eigen_spectrum", {**variant.spectrum_options(), "init": k}, self.dataset, self.seed)
+
+    def _params(self, arch: str, variant: Variant) -> float:
+        from empirics.nats_net import count_parameters
+
+        if self.model_factory is None:
+            return float(count_parameters(arch, C=variant.C, N=variant.N, num_classes=self.num_classes))
+        m = self.model_factory(arch, self.num_classes, variant.C, variant.N)
+        return float(sum(p.numel() for p in m.parameters() if p.requires_grad))
+
+    def compute(self, arch: str, variant: Variant, k: int) -> dict[str, float]:
+        """Spectrum statistics of initialization k of ``arch`` under ``variant`` (no cache)."""
+        from empirics.scores import EigenScore
+
+        out = variant.output
+        if out == "class:rand":
+            out = f"class:{random_class(self.seed, self.num_classes)}"
+        sc = EigenScore(
+            model_factory=self.model_factory,
+            batch_size=variant.batch_size,
+            output=out,
+            bn=variant.bn,
+            seeds=1,
+            C=variant.C,
+            N=variant.N,
+        )
+        ev = sc.spectrum(arch, self.batch(variant.images, variant.batch_size), self.seed, self.num_classes, k)
+        return spectrum_stats(ev, self._params(arch, variant))
+
+    def stats(self, indices: Sequence[int], variant: Variant, inits: int | None = None) -> list[list[dict[str, Any]]]:
+        """Per cell, the cached records (with ``stats`` and ``time_s``) of initializations 0..inits−1,
+        computing the missing ones (``inits`` defaults to ``variant.seeds``)."""
+        if variant.kind != "eigen":
+            raise AblationError("SpectrumRunner handles eigen variants only")
+        inits = variant.seeds if inits is None else inits
+        archs = [self.bench.arch(int(i)) for i in indices]
+        todo: dict[str, tuple[str, str, int]] = {}
+        keys: list[list[str]] = []
+        for a in archs:
+            ck, rep = self._cls(a)
+            row = []
+            for k in range(inits):
+                rk = self.key(ck, variant, k)
+                row.append(rk)
+                if rk not in self.cache and rk not in todo:
+                    todo[rk] = (rep, ck, k)
+            keys.append(row)
+        items: Iterable = todo.items()
+        if self.progress and todo:
+            from tqdm import tqdm
+
+            items = tqdm(list(todo.items()), desc=variant.label[:60], unit="spec", leave=False)
+        for rk, (rep, ck, k) in items:
+            t0 = time.perf_counter()
+            st = self.compute(rep, variant, k)
+            dt = time.perf_counter() - t0
+            self.computed += 1
+            self.compute_time_s += dt
+            self.cache.put(
+                rk,
+                st["lmin"],
+                arch=rep,
+                cls=ck,
+                score="eigen_spectrum",
+                options=options_fingerprint({**variant.spectrum_options(), "init": k}),
+                dataset=self.dataset,
+                seed=self.seed,
+                stats=st,
+                time_s=round(dt, 4),
+            )
+        out: list[list[dict[str, Any]]] = []
+        for row in keys:
+            recs = []
+            for rk in row:
+                rec = self.cache.record(rk)
+                if rec is None:  # pragma: no cover - put() always stores
+                    raise AblationError(f"missing cache record {rk}")
+                recs.append(rec)
+            out.append(recs)
+        return out
+
+    def values(self, indices: Sequence[int], variant: Variant) -> tuple[np.ndarray, float]:
+        """Scores of the cells (mean over ``variant.seeds`` initializations of the normalized λ_min) and the
+        mean cost (s) of one cell's class, summed over its initializations, from the stored times."""
+        recs = self.stats(indices, variant)
+        vals = np.empty(len(recs))
+        for i, row in enumerate(recs):
+            vs = [normalized_value(r["stats"], variant.normalize) for r in row]
+            vals[i] = float(np.mean(vs)) if vs else math.nan
+        per_class: dict[str, float] = {}
+        for row in recs:
+            per_class[row[0]["cls"]] = sum(float(r.get("time_s", math.nan)) for r in row)
+        return vals, float(np.mean(list(per_class.values()))) if per_class else math.nan
+
+
+def pool_search(
+    values: np.ndarray, indices: Sequence[int], bench: Benchmark, n: int = 100, repeats: int = 10, seed: int = 0
+) -> dict[str, Any]:
+    """P-S(n) from a scored pool: repeat r draws n of the pool with ``default_rng([seed, r])`` (without
+    replacement) and takes the argmax of the score (NaN = −inf); mean ± std (ddof 0) over repeats of the
+    chosen cells' test accuracy per dataset, and of the best accuracy in the draw (oracle)."""
+    values = np.asarray(values, dtype=float)
+    if len(values) != len(indices):
+        raise AblationError("values and indices differ in length")
+    if n > len(indices):
+        raise AblationError(f"P-S({n}) needs a pool of at least {n} scored cells, got {len(indices)}")
+    chosen: list[int] = []
+    oracle: dict[str, list[float]] = {d: [] for d in DATASETS}
+    for r in range(repeats):
+        sub = np.random.default_rng([int(seed), r]).choice(len(indices), size=n, replace=False)
+        s = np.where(np.isnan(values[sub]), -np.inf, values[sub])
+        chosen.append(int(indices[int(sub[int(np.argmax(s))])]))
+        for d in DATASETS:
+            oracle[d].append(float(np.nanmax(bench.accuracies(d, [indices[j] for j in sub]))))
+    out: dict[str, Any] = {"n": n, "repeats": repeats, "seed": seed, "chosen": chosen}
+    for d in DATASETS:
+        acc = np.asarray(bench.accuracies(d, chosen), dtype=float)
+        out[d] = {"mean": float(acc.mean()), "std": float(acc.std()), "oracle": float(np.mean(oracle[d]))}
+    return out
+
+
+def baseline_values(
+    variant: Variant, bench: Benchmark, indices: Sequence[int], cache: ScoreCache | None = None
+) -> tuple[np.ndarray, float]:
+    """Scores and mean time per computed cell of the ``theory`` / ``params`` baselines (registry scores,
+    through the ordinary score cache)."""
+    from empirics.scores import get_score
+    from empirics.search import Scorer
+
+    score = get_score(variant.kind)
+    scorer = Scorer(score, bench, "cifar10", cache=cache or ScoreCache(None), progress=False)
+    t0 = time.perf_counter()
+    vals = scorer.score_indices(indices)
+    dt = time.perf_counter() - t0
+    per = scorer.compute_time_s / scorer.computed if scorer.computed else dt / max(1, len(indices))
+    return vals, per
+
+
+def evaluate_variant(
+    variant: Variant,
+    bench: Benchmark,
+    indices: Sequence[int],
+    runner: SpectrumRunner | None = None,
+    score_cache: ScoreCache | None = None,
+    ps_n: int = 100,
+    repeats: int = 10,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """One table row: correlations (all three datasets, bootstrap CIs), P-S(ps_n) from the pool, time/cell."""
+    from empirics.search import correlate
+
+    if variant.kind == "eigen":
+        if runner is None:
+            raise AblationError("eigen variants need a SpectrumRunner")
+        vals, tpc = runner.values(indices, variant)
+        score_ds = runner.dataset
+    else:
+        vals, tpc = baseline_values(variant, bench, indices, score_cache)
+        score_ds = "none"
+    accs = {d: bench.accuracies(d, indices) for d in DATASETS}
+    corr = correlate(vals, accs, n_boot=n_boot, seed=seed)
+    row: dict[str, Any] = {
+        "variant": variant.label,
+        "fields": asdict(variant),
+        "cells": len(indices),
+        "classes": len({bench.arch(i) for i in indices}) if variant.kind == "params" else None,
+        "score_dataset": score_ds,
+        "time_per_cell_s": tpc,
+        "correlations": corr,
+        "nan_scores": int(np.sum(~np.isfinite(vals))),
+    }
+    n = min(ps_n, len(indices) // 2) if len(indices) < 2 * ps_n else ps_n
+    row["ps"] = pool_search(vals, indices, bench, n=max(1, n), repeats=repeats, seed=seed)
+    return row
+
+
+# --------------------------------------------------------------------------- pruning and evolution
+
+
+def arch_from_ops(ops: Sequence[str]) -> str:
+    """NATS arch string from the six edge ops in ``EDGES`` order."""
+    if len(ops) != 6:
+        raise AblationError(f"a NATS cell has 6 edges, got {len(ops)} ops")
+    o = list(ops)
+    return f"|{o[0]}~0|+|{o[1]}~0|{o[2]}~1|+|{o[3]}~0|{o[4]}~1|{o[5]}~2|"
+
+
+def ops_from_arch(arch: str) -> list[str]:
+    """The six edge ops (``EDGES`` order) of a NATS arch string."""
+    toks = [t for node in arch.strip("|").split("|+|") for t in node.split("|") if t]
+    ops = [t.split("~")[0] for t in toks]
+    if len(ops) != 6:
+        raise AblationError(f"not a NATS topology cell: {arch!r}")
+    return ops
+
+
+class SuperCell(nn.Module):
+    """A NATS cell with a set of ops per edge, summed (the TE-NAS supernet cell).
+
+    node j = Σ_{i<j} Σ_{o∈S_ij} o(node i).
+    """
+
+    def __init__(self, op_sets: Sequence[Sequence[str]], c: int) -> None:
+        super().__init__()
+        from eigennas.space import Op
+        from empirics.nats_net import _make_op
+
+        if len(op_sets) != 6 or any(len(s) == 0 for s in op_sets):
+            raise AblationError("a supernet cell needs a non-empty op set on each of the 6 edges")
+        self.edges = nn.ModuleList()
+        for s in op_sets:
+            self.edges.append(nn.ModuleList([_make_op(Op.parse(o).kind, c, True, True) for o in s]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        nodes = [x]
+        for j in (1, 2, 3):
+            total: torch.Tensor | None = None
+            for e, (src, dst) in enumerate(EDGES):
+                if dst != j:
+                    continue
+                for op in self.edges[e]:
+                    y = op(nodes[src])
+                    total = y if total is None else total + y
+            assert total is not None
+            nodes.append(total)
+        return nodes[-1]
+
+
+def supernet(op_sets: Sequence[Sequence[str]], C: int = 8, N: int = 1, num_classes: int = 10) -> nn.Module:
+    """The NATS network whose searched cells are ``SuperCell(op_sets)`` (stem, reduction blocks and head
+    as ``NATSNetwork``)."""
+    from empirics.nats_net import NATSCell, NATSNetwork
+
+    net = NATSNetwork(arch_from_ops(["skip_connect"] * 6), C=C, N=N, num_classes=num_classes)
+    ch = [C] * N + [2 * C] + [2 * C] * N + [4 * C] + [4 * C] * N
+    for i, cell in enumerate(net.cells):
+        if isinstance(cell, NATSCell):
+            net.cells[i] = SuperCell(op_sets, ch[i])
+    return net
+
+
+def prune_search(score_fn: Callable[[list[list[str]]], float], ops: Sequence[str] = NATS_OPS) -> dict[str, Any]:
+    """TE-NAS-style pruning (Chen et al. 2021) driven by ``score_fn(op_sets)`` (larger is better).
+
+    Start with S_e = ``ops`` on every edge e. Each round, for every edge e with |S_e| > 1 and every o ∈ S_e,
+    s(e, o) = score_fn(S with o removed from S_e); then on every such edge remove argmax_o s(e, o) (the op
+    whose removal lowers the score least), all edges at once. Stop when |S_e| = 1 for all e.
+    Returns the arch string, the rounds (scores seen) and the number of score evaluations.
+    """
+    sets = [list(ops) for _ in EDGES]
+    rounds: list[dict[str, Any]] = []
+    evals = 0
+    while any(len(s) > 1 for s in sets):
+        removed: dict[int, str] = {}
+        seen: dict[str, float] = {}
+        for e, s in enumerate(sets):
+            if len(s) <= 1:
+                continue
+            best_o, best_v = None, -math.inf
+            for o in s:
+                trial = [list(t) for t in sets]
+                trial[e] = [x for x in s if x != o]
+                v = float(score_fn(trial))
+                evals += 1
+                seen[f"{e}:{o}"] = v
+                v_cmp = -math.inf if math.isnan(v) else v
+                if best_o is None or v_cmp > best_v:
+                    best_o, best_v = o, v_cmp
+            assert best_o is not None
+            removed[e] = best_o
+        for e, o in removed.items():
+            sets[e] = [x for x in sets[e] if x != o]
+        rounds.append({"removed": {str(e): o for e, o in removed.items()}, "scores": seen})
+    return {"arch": arch_from_ops([s[0] for s in sets]), "rounds": rounds, "evaluations": evals}
+
+
+def evolution_search(
+    score_fn: Callable[[str], float],
+    cycles: int = 100,
+    population: int = 20,
+    sample: int = 5,
+    seed: int = 0,
+    ops: Sequence[str] = NATS_OPS,
+) -> dict[str, Any]:
+    """Regularized evolution (Real et al. 2019) driven by ``score_fn(arch_str)`` (larger is better).
+
+    ``population`` random cells start the queue; each of ``cycles`` steps draws ``sample`` members
+    uniformly, copies the best and mutates one uniformly chosen edge to a different op, appends the child
+    and drops the oldest member. Scores are memoized per arch string. Returns the best-scored arch seen,
+    its score, and the number of distinct cells scored.
+    """
+    if population < 2 or not 1 <= sample <= population or cycles < 0:
+        raise AblationError("need population >= 2, 1 <= sample <= population, cycles >= 0")
+    rng = np.random.default_rng(int(seed))
+    memo: dict[str, float] = {}
+
+    def f(a: str) -> float:
+        if a not in memo:
+            v = float(score_fn(a))
+            memo[a] = -math.inf if math.isnan(v) else v
+        return memo[a]
+
+    pop: deque[str] = deque()
+    for _ in range(population):
+        a = arch_from_ops([ops[int(rng.integers(len(ops)))] for _ in EDGES])
+        f(a)
+        pop.append(a)
+    for _ in range(cycles):
+        cand = [pop[int(j)] for j in rng.choice(len(pop), size=sample, replace=False)]
+        parent = max(cand, key=f)
+        child = ops_from_arch(parent)
+        e = int(rng.integers(6))
+        child[e] = [o for o in ops if o != child[e]][int(rng.integers(len(ops) - 1))]
+        c = arch_from_ops(child)
+        f(c)
+        pop.append(c)
+        pop.popleft()
+    best = max(memo, key=lambda a: memo[a])
+    return {"arch": best, "score": memo[best], "scored": len(memo), "history": list(memo)}
+
+
+def _variant_fn_supernet(variant: Variant, runner: SpectrumRunner) -> Callable[[list[list[str]]], float]:
+    """score_fn(op_sets) for :func:`prune_search`: the variant's score of the supernet (not cached)."""
+    from empirics.scores import EigenScore
+
+    if variant.kind != "eigen":
+        raise AblationError("pruning needs an eigen variant (the baselines do not score supernets)")
+
+    def fn(op_sets: list[list[str]]) -> float:
+        def factory(_arch: str, nc: int, C: int, N: int) -> nn.Module:
+            return supernet(op_sets, C=C, N=N, num_classes=nc)
+
+        out = variant.output
+        if out == "class:rand":
+            out = f"class:{random_class(runner.seed, runner.num_classes)}"
+        sc = EigenScore(
+            model_factory=factory,
+            batch_size=variant.batch_size,
+            output=out,
+            bn=variant.bn,
+            seeds=1,
+            C=variant.C,
+            N=variant.N,
+        )
+        X = runner.batch(variant.images, variant.batch_size)
+        vals = []
+        for k in range(variant.seeds):
+            model = factory("", runner.num_classes, variant.C, variant.N)
+            P = float(sum(p.numel() for p in model.parameters() if p.requires_grad))
+            ev = sc.spectrum("supernet", X, runner.seed, runner.num_classes, k)
+            vals.append(normalized_value(spectrum_stats(ev, P), variant.normalize))
+        return float(np.mean(vals))
+
+    return fn
+
+
+def _search_row(bench: Benchmark, archs: Sequence[str], extra: Mapping[str, Any]) -> dict[str, Any]:
+    idx = [bench.index(a) for a in archs]
+    row: dict[str, Any] = {"archs": list(archs), "indices": idx, **extra}
+    for d in DATASETS:
+        acc = np.asarray(bench.accuracies(d, idx), dtype=float)
+        row[d] = {"mean": float(acc.mean()), "std": float(acc.std())}
+    return row
+
+
+def run_prune(variant: Variant, runner: SpectrumRunner, repeats: int = 1) -> dict[str, Any]:
+    """TE-NAS pruning driven by the variant's score, repeated with score seeds 0..repeats−1 (each repeat its
+    own images and initializations); the found cells' test accuracy, mean ± std over repeats."""
+    archs, evals, t0 = [], 0, time.perf_counter()
+    seed0 = runner.seed
+    try:
+        for r in range(repeats):
+            runner.seed = seed0 + r
+            runner._batches.clear()
+            res = prune_search(_variant_fn_supernet(variant, runner))
+            archs.append(res["arch"])
+            evals += res["evaluations"]
+    finally:
+        runner.seed = seed0
+        runner._batches.clear()
+    return _search_row(
+        runner.bench,
+        archs,
+        {
+            "search": "prune",
+            "variant": variant.label,
+            "repeats": repeats,
+            "evaluations": evals,
+            "wall_s": time.perf_counter() - t0,
+        },
+    )
+
+
+def run_evolution(
+    variant: Variant,
+    runner: SpectrumRunner,
+    repeats: int = 10,
+    cycles: int = 100,
+    population: int = 20,
+    sample: int = 5,
+    score_cache: ScoreCache | None = None,
+) -> dict[str, Any]:
+    """Regularized evolution driven by the variant's score (cached per cell class), repeats with evolution
+    seeds 0..repeats−1 and one score seed; the found cells' test accuracy, mean ± std over repeats."""
+    bench = runner.bench
+    if variant.kind == "eigen":
+
+        def fn(a: str) -> float:
+            return float(runner.values([bench.index(a)], variant)[0][0])
+
+    else:
+
+        def fn(a: str) -> float:
+            return float(baseline_values(variant, bench, [bench.index(a)], score_cache)[0][0])
+
+    archs, scored, t0 = [], 0, time.perf_counter()
+    for r in range(repeats):
+        res = evolution_search(fn, cycles=cycles, population=population, sample=sample, seed=r)
+        archs.append(res["arch"])
+        scored += res["scored"]
+    return _search_row(
+        bench,
+        archs,
+        {
+            "search": "evolution",
+            "variant": variant.label,
+            "repeats": repeats,
+            "cycles": cycles,
+            "population": population,
+            "sample": sample,
+            "cells_scored": scored,
+            "wall_s": time.perf_counter() - t0,
+        },
+    )

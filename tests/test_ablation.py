@@ -1,0 +1,273 @@
+"""empirics.ablation: variant grids, normalizations derived from one cached spectrum vs direct scores,
+resume from the spectrum cache, P-S from a pool, TE-NAS pruning and regularized evolution on toy scores,
+the supernet, and ``eigennas ablate`` end to end (tiny settings: C=8, N=1, batch 8, a few cells)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from eigennas.cli import main
+from empirics.ablation import (
+    EDGES,
+    GRIDS,
+    NATS_OPS,
+    NORMALIZATIONS,
+    AblationError,
+    SpectrumRunner,
+    Variant,
+    arch_from_ops,
+    cell_sample,
+    evaluate_variant,
+    evolution_search,
+    expand_grid,
+    normalized_value,
+    ops_from_arch,
+    parse_variant,
+    pool_search,
+    prune_search,
+    spectrum_stats,
+    supernet,
+)
+from empirics.benchmark import CsvBenchmark
+from empirics.cache import ScoreCache
+from empirics.search import class_key, representatives
+
+TINY = Variant(C=8, N=1, batch_size=8)
+ARCH1 = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_1x1~1|skip_connect~2|"
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def bench(data_dir):
+    return CsvBenchmark(data_dir=data_dir)
+
+
+@pytest.fixture(scope="module")
+def batch():
+    g = torch.Generator().manual_seed(3)
+    return torch.randn(8, 3, 32, 32, generator=g), torch.arange(8) % 10
+
+
+# ------------------------------------------------------------------ grids
+
+
+def test_grid_one_at_a_time_and_product():
+    base = Variant()
+    vs = expand_grid(base, {"bn": ["eval", "train"], "batch_size": [32, 64]})
+    assert vs[0] == base
+    assert len(vs) == 1 + 1 + 2  # bn=train is the base again and is removed
+    assert {v.bn for v in vs} == {"train", "eval"}
+    assert all(v.bn == "train" for v in vs if v.batch_size != 16)
+    prod = expand_grid(base, {"bn": ["eval", "train"], "batch_size": [16, 32]}, mode="product")
+    assert len(prod) == 4 and len(set(prod)) == 4
+    with pytest.raises(AblationError, match="unknown variant field"):
+        expand_grid(base, {"colour": [1]})
+    with pytest.raises(AblationError, match="mode"):
+        expand_grid(base, {}, mode="random")
+    red = GRIDS["reduced"]()
+    assert red[0] == base and len(red) == len(set(red))
+    assert {v.normalize for v in red} == set(NORMALIZATIONS)
+
+
+def test_parse_variant_roundtrip_and_errors():
+    v = parse_variant("C=16,N=5,batch=64,normalize=trace,output=class:rand")
+    assert (v.C, v.N, v.batch_size, v.normalize, v.output) == (16, 5, 64, "trace", "class:rand")
+    assert parse_variant(v.label) == v
+    assert parse_variant("") == Variant()
+    for bad, msg in [("bn=maybe", "bn"), ("seeds=x", "integer"), ("foo=1", "no field"), ("C16", "key=value")]:
+        with pytest.raises(AblationError, match=msg):
+            parse_variant(bad)
+    with pytest.raises(AblationError, match="normalize"):
+        Variant(normalize="zscore")
+
+
+def test_cell_sample_prefixes(bench):
+    a, b = cell_sample(bench, 10, 0), cell_sample(bench, 50, 0)
+    assert b[:10] == a and len(set(b)) == 50
+    assert cell_sample(bench, 10, 1) != a
+
+
+# ------------------------------------------------------------------ normalizations
+
+
+def test_normalizations_from_stats():
+    ev = np.array([0.5, 1.0, 2.0, 4.5])
+    st = spectrum_stats(ev, params=100.0)
+    assert st["trace"] == pytest.approx(8.0) and st["lmin"] == 0.5 and st["lmax"] == 4.5
+    assert normalized_value(st, "raw") == 0.5
+    assert normalized_value(st, "trace") == pytest.approx(4 * 0.5 / 8.0)
+    assert normalized_value(st, "lmax") == pytest.approx(0.5 / 4.5)
+    assert normalized_value(st, "params") == pytest.approx(0.005)
+    assert normalized_value(st, "log") == pytest.approx(math.log(0.5))
+    assert normalized_value(st, "cond") == pytest.approx(-9.0)
+    neg = spectrum_stats(np.array([-1e-9, 1.0]), 1.0)
+    assert normalized_value(neg, "log") == -math.inf and neg["n_nonpos"] == 1
+    assert math.isnan(normalized_value(spectrum_stats(np.array([np.nan, 1.0]), 1.0), "raw"))
+
+
+def test_derived_normalizations_match_direct_scores(bench, batch):
+    from empirics.nats_net import count_parameters
+    from empirics.scores import get_score
+
+    i = bench.index(ARCH1)
+    arch = representatives(bench, "canonical")[class_key(bench.arch(i), "canonical", bench)]
+    runner = SpectrumRunner(bench, images=batch)
+    v2 = Variant(C=8, N=1, batch_size=8, seeds=2)
+    rec = runner.stats([i], v2)[0]
+    assert runner.computed == 2
+    X = batch[0]
+    opts = dict(C=8, N=1, batch_size=8, seeds=2)
+    for norm, direct in [("raw", "none"), ("trace", "trace"), ("log", "log")]:
+        want = get_score("eigen", normalize=direct, **opts).score(arch, X, seed=0)
+        got = np.mean([normalized_value(r["stats"], norm) for r in rec])
+        assert got == pytest.approx(want, rel=1e-9)
+    cond = get_score("tenas_cond", **opts).score(arch, X, seed=0)
+    assert np.mean([normalized_value(r["stats"], "cond") for r in rec]) == pytest.approx(cond, rel=1e-9)
+    one = get_score("eigen", **{**opts, "seeds": 1}).score(arch, X, seed=0)
+    P = count_parameters(arch, C=8, N=1, num_classes=10)
+    assert normalized_value(rec[0]["stats"], "params") == pytest.approx(one / P, rel=1e-9)
+    # seeds=2 is the mean of the two initializations' values; seeds=1 reuses initialization 0
+    vals, _ = runner.values([i], Variant(C=8, N=1, batch_size=8, seeds=1, normalize="lmax"))
+    assert runner.computed == 2
+    assert vals[0] == pytest.approx(rec[0]["stats"]["lmin"] / rec[0]["stats"]["lmax"])
+
+
+def test_gaussian_images_and_random_class(bench, batch):
+    runner = SpectrumRunner(bench, images=batch)
+    g = runner.batch("gaussian", 8)
+    assert g.shape == batch[0].shape and not torch.equal(g, batch[0])
+    assert torch.equal(runner.batch("real", 8), batch[0])
+    i = cell_sample(bench, 1, 0)[0]
+    a = runner.stats([i], Variant(C=8, N=1, batch_size=8, output="class:rand"))[0][0]["stats"]
+    assert a["n"] == 8
+    with pytest.raises(AblationError, match="images"):
+        runner.batch("real", 16)
+
+
+# ------------------------------------------------------------------ cache resume
+
+
+def test_resume_from_cache(bench, batch, tmp_path):
+    cells = cell_sample(bench, 6, 0)
+    r1 = SpectrumRunner(bench, cache=ScoreCache(tmp_path, filename="spectra.jsonl"), images=batch)
+    r1.stats(cells[:3], TINY)  # an "interrupted" run: the first three cells
+    first = r1.computed
+    assert 1 <= first <= 3
+    with open(tmp_path / "spectra.jsonl", "a") as fh:
+        fh.write('{"key": "torn')  # a write cut by a kill
+    r2 = SpectrumRunner(bench, cache=ScoreCache(tmp_path, filename="spectra.jsonl"), images=batch)
+    assert r2.cache.skipped == 1
+    v2, _ = r2.values(cells, TINY)
+    n_classes = len({class_key(bench.arch(i), "canonical", bench) for i in cells})
+    assert r2.computed == n_classes - first
+    r3 = SpectrumRunner(bench, cache=ScoreCache(tmp_path, filename="spectra.jsonl"), images=batch)
+    for norm in NORMALIZATIONS:  # every normalization comes from the cache, nothing recomputed
+        r3.values(cells, Variant(C=8, N=1, batch_size=8, normalize=norm))
+    assert r3.computed == 0
+    v3, _ = r3.values(cells, TINY)
+    np.testing.assert_array_equal(v2, v3)
+    line = json.loads((tmp_path / "spectra.jsonl").read_text().splitlines()[0])
+    assert set(line["stats"]) >= {"lmin", "lmax", "trace", "n", "params", "logdet_pos"}
+
+
+# ------------------------------------------------------------------ P-S from the pool, evaluate_variant, CLI
+
+
+def test_pool_search_oracle_score(bench):
+    cells = cell_sample(bench, 40, 0)
+    acc = np.array(bench.accuracies("cifar10", cells))
+    res = pool_search(acc, cells, bench, n=10, repeats=5, seed=0)
+    assert res["cifar10"]["mean"] == pytest.approx(res["cifar10"]["oracle"])
+    with pytest.raises(AblationError, match="pool"):
+        pool_search(acc, cells, bench, n=41)
+
+
+def test_evaluate_variant_tiny(bench, batch):
+    cells = cell_sample(bench, 6, 0)
+    runner = SpectrumRunner(bench, images=batch)
+    row = evaluate_variant(TINY, bench, cells, runner, ps_n=100, repeats=3, n_boot=50)
+    assert row["cells"] == 6 and row["ps"]["n"] == 3 and row["ps"]["repeats"] == 3
+    assert set(row["correlations"]) == {"cifar10", "cifar100", "ImageNet16-120"}
+    assert row["time_per_cell_s"] > 0
+    base = evaluate_variant(Variant(kind="params"), bench, cells, runner, ps_n=2, repeats=2, n_boot=50)
+    assert base["correlations"]["cifar10"]["n"] == 6
+
+
+def test_cli_ablate_tiny(bench, data_dir, tmp_path, capsys):
+    args = ["ablate", "--variant", "batch_size=8", "--variant", "batch_size=8,normalize=trace", "--n", "6"]
+    args += ["--ps-n", "2", "--repeats", "2", "--boot", "50", "--data-dir", str(data_dir)]
+    args += ["--cache", str(tmp_path / "c"), "--out", str(tmp_path / "o"), "--no-progress"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "normalize=trace" in out and "| variant |" in out
+    assert main([*args, "--cached-only"]) == 0
+    files = list((tmp_path / "o").glob("ablate_*.json"))
+    assert files and json.loads(files[0].read_text())["rows"][0]["cells"] == 6
+    assert main(["ablate", "--variant", "bn=sometimes"]) == 1
+
+
+# ------------------------------------------------------------------ searches
+
+
+def test_arch_ops_roundtrip():
+    ops = ["none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3", "skip_connect"]
+    assert ops_from_arch(arch_from_ops(ops)) == ops
+    with pytest.raises(AblationError):
+        arch_from_ops(ops[:5])
+
+
+def test_prune_search_toy_score():
+    pref = ["nor_conv_3x3", "skip_connect", "nor_conv_1x1", "avg_pool_3x3", "nor_conv_3x3", "none"]
+
+    def score(op_sets):  # each edge: +1 if its preferred op survives, small penalty per op
+        return sum((pref[e] in s) - 0.01 * len(s) * (e + 1) for e, s in enumerate(op_sets))
+
+    res = prune_search(score)
+    assert ops_from_arch(res["arch"]) == pref
+    assert len(res["rounds"]) == 4
+    assert res["evaluations"] == len(EDGES) * (5 + 4 + 3 + 2)
+
+
+def test_evolution_search_toy_score():
+    def score(arch):
+        return sum(o == "nor_conv_3x3" for o in ops_from_arch(arch)) + 0.1 * (ops_from_arch(arch)[0] == "none")
+
+    res = evolution_search(score, cycles=300, population=10, sample=3, seed=0)
+    assert ops_from_arch(res["arch"]).count("nor_conv_3x3") >= 5
+    assert res["scored"] <= 10 + 300
+    again = evolution_search(score, cycles=300, population=10, sample=3, seed=0)
+    assert again["arch"] == res["arch"]  # deterministic in the seed
+    with pytest.raises(AblationError):
+        evolution_search(score, population=1)
+
+
+def test_supernet_matches_single_op_network():
+    from empirics.nats_net import count_parameters
+
+    arch = ARCH1
+    net = supernet([[o] for o in ops_from_arch(arch)], C=8, N=1, num_classes=10)
+    assert sum(p.numel() for p in net.parameters()) == count_parameters(arch, C=8, N=1, num_classes=10)
+    full = supernet([list(NATS_OPS)] * 6, C=8, N=1, num_classes=10)
+    assert full(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+    with pytest.raises(AblationError):
+        supernet([[]] * 6)
+
+
+def test_supernet_score_is_finite(bench, batch):
+    from empirics.ablation import _variant_fn_supernet
+
+    fn = _variant_fn_supernet(Variant(C=8, N=1, batch_size=4, normalize="trace"), SpectrumRunner(bench, images=batch))
+    full = fn([list(NATS_OPS)] * 6)
+    assert math.isfinite(full) and full > 0
