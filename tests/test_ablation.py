@@ -212,7 +212,8 @@ def test_cli_ablate_tiny(bench, data_dir, tmp_path, capsys):
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "normalize=trace" in out and "| variant |" in out
-    assert main([*args, "--cached-only"]) == 0
+    assert main([*args, "--cached-only", "--all-normalizations"]) == 0
+    assert "normalize=cond" in capsys.readouterr().out
     files = list((tmp_path / "o").glob("ablate_*.json"))
     assert files and json.loads(files[0].read_text())["rows"][0]["cells"] == 6
     assert main(["ablate", "--variant", "bn=sometimes"]) == 1
@@ -271,3 +272,13 @@ def test_supernet_score_is_finite(bench, batch):
     fn = _variant_fn_supernet(Variant(C=8, N=1, batch_size=4, normalize="trace"), SpectrumRunner(bench, images=batch))
     full = fn([list(NATS_OPS)] * 6)
     assert math.isfinite(full) and full > 0
+
+
+def test_cli_evolve_params(bench, data_dir, tmp_path, capsys):
+    args = ["ablate", "--search", "evolve", "--variant", "kind=params", "--repeats", "2", "--cycles", "5"]
+    args += ["--population", "4", "--sample", "2", "--data-dir", str(data_dir), "--no-cache", "--out", str(tmp_path)]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "| evolution | `kind=params` | 2 |" in out
+    rows = json.loads(next(tmp_path.glob("ablate_evolve_*.json")).read_text())
+    assert len(rows[0]["archs"]) == 2

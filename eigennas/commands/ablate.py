@@ -15,10 +15,11 @@ import json
 import math
 import re
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from empirics.ablation import GRIDS, AblationError, Variant, parse_variant
+from empirics.ablation import GRIDS, NORMALIZATIONS, AblationError, Variant, parse_variant
 
 HELP = "ablation of the eigen score's choices (BN, output, normalization, batch, images, seeds, size) on NATS-Bench"
 
@@ -51,6 +52,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cycles", type=int, default=100, help="evolution cycles (default 100)")
     p.add_argument("--population", type=int, default=20, help="evolution population (default 20)")
     p.add_argument("--sample", type=int, default=5, help="evolution tournament size (default 5)")
+    p.add_argument(
+        "--all-normalizations",
+        action="store_true",
+        help="evaluate every eigen variant under all normalizations (derived from the same cached spectra)",
+    )
     p.add_argument("--cached-only", action="store_true", help="use only cells whose spectra are cached (no compute)")
     p.add_argument("--data-dir", default=None, help="data folder (default $EIGENNAS_DATA or ../shared/data)")
     p.add_argument("--bench-path", default=None, help="benchmark CSV (default from the data folder)")
@@ -68,6 +74,8 @@ def _variants(args: argparse.Namespace) -> list[Variant]:
     out.extend(parse_variant(v) for v in args.variant)
     if not out:
         out = [Variant()]
+    if getattr(args, "all_normalizations", False):
+        out = [replace(v, normalize=n) if v.kind == "eigen" else v for v in out for n in NORMALIZATIONS]
     seen: set[Variant] = set()
     return [v for v in out if not (v in seen or seen.add(v))]
 
@@ -106,7 +114,10 @@ def search_table(rows: list[dict[str, Any]]) -> str:
     head = "| search | variant | repeats | C10 | C100 | IN16 | cost |\n|---|---|---|---|---|---|---|\n"
     lines = []
     for r in rows:
-        cost = f"{r.get('evaluations', r.get('cells_scored'))} evals, {r['wall_s']:.0f} s"
+        if "evaluations" in r:
+            cost = f"{r['evaluations']} supernet scores, {r['wall_s']:.0f} s"
+        else:
+            cost = f"{r['cells_scored']} cells scored (sum over repeats), {r['wall_s']:.0f} s"
         accs = " | ".join(_pm(r[d]) for d in ("cifar10", "cifar100", "ImageNet16-120"))
         lines.append(f"| {r['search']} | `{r['variant']}` | {r['repeats']} | {accs} | {cost} |")
     return head + "\n".join(lines) + "\n"
