@@ -292,7 +292,11 @@ def _graph_bytes(model: nn.Module, X: torch.Tensor, call: Callable[[], torch.Ten
             seen[key] = t.untyped_storage().nbytes()
         except (RuntimeError, NotImplementedError):  # tensors without storage (e.g. wrapped)
             seen[(id(t), 0)] = t.numel() * t.element_size()
-        return t
+        # Return a detached alias, not t itself: a saved *output* packed as the tensor itself keeps a
+        # reference to its own grad_fn, a C++ reference cycle that Python's gc cannot break, and every
+        # call would leak the whole graph (the model's weights included). The graph is only measured
+        # here, never differentiated.
+        return t.detach()
 
     with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         y = call()

@@ -327,3 +327,24 @@ def test_methods_agree_on_a_larger_nats_network():
         ref = empirical_ntk(model, X, method="loop", output="full")
         for method in methods:
             assert rel(empirical_ntk(model, X, method=method, output="full"), ref) < 1e-6, (mode, method)
+
+
+@pytest.mark.parametrize("method", ["layerwise", "vmap", "loop", "batched", "jacrev"])
+def test_no_reference_leak(method):
+    """After the call, nothing keeps the model or its weights alive: the memory planner once packed saved outputs as
+    themselves inside saved_tensors_hooks, a C++ reference cycle that leaked every graph (and the
+    model's weights) per call."""
+    import gc
+    import weakref
+
+    from empirics import build_model
+    from empirics.ntk import empirical_ntk as ntk_fn
+
+    model = build_model("|dense_tanh~0|+|skip_connect~0|dense_relu~1|", width=32, seed=0, in_dim=4)
+    refs = [weakref.ref(model)] + [weakref.ref(p) for p in model.parameters()]
+    X = torch.randn(5, 4, dtype=torch.float64)
+    K = ntk_fn(model, X, method=method)
+    assert K.shape == (5, 5)
+    del model
+    gc.collect()
+    assert all(r() is None for r in refs), "empirical_ntk left a reference to the model or its weights behind"
