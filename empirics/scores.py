@@ -329,15 +329,7 @@ class TenasCondScore(EigenScore):
     """TE-NAS (Chen et al. 2021): −κ, κ = λ_max/λ_min of the empirical NTK (smaller κ is better)."""
 
     name = "tenas_cond"
-    defaults: ClassVar[dict[str, Any]] = {
-        "batch_size": 64,
-        "output": "sum",
-        "bn": "train",
-        "seeds": 3,
-        "C": 16,
-        "N": 5,
-        "normalize": "none",
-    }
+    # options (and defaults) are EigenScore's: same kernel, a different reduction of its spectrum
 
     def _reduce(self, ev: np.ndarray) -> float:
         lmin, lmax = float(ev[0]), float(ev[-1])
