@@ -74,6 +74,7 @@ __all__ = [
     "OUTPUTS",
     "AblationError",
     "parse_variant",
+    "short_label",
     "expand_grid",
     "GRIDS",
     "cell_sample",
@@ -154,6 +155,15 @@ class Variant:
         if self.kind == "params":
             return "kind=params"
         return ",".join(f"{f.name}={getattr(self, f.name)}" for f in fields(self) if f.name != "kind")
+
+
+def short_label(v: Variant) -> str:
+    """The fields that differ from the reduced base ``Variant()`` ('base' when none), for tables."""
+    if v.kind != "eigen":
+        return v.label
+    d = Variant()
+    diff = [f"{f.name}={getattr(v, f.name)}" for f in fields(v) if getattr(v, f.name) != getattr(d, f.name)]
+    return ",".join(diff) or "base"
 
 
 def parse_variant(text: str, base: Variant | None = None) -> Variant:

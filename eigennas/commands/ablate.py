@@ -19,7 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from empirics.ablation import GRIDS, NORMALIZATIONS, AblationError, Variant, parse_variant
+from empirics.ablation import GRIDS, NORMALIZATIONS, AblationError, Variant, parse_variant, short_label
 
 HELP = "ablation of the eigen score's choices (BN, output, normalization, batch, images, seeds, size) on NATS-Bench"
 
@@ -99,7 +99,7 @@ def table(rows: list[dict[str, Any]]) -> str:
         c = r["correlations"]
         ps = r["ps"]
         cells = [
-            f"`{r['variant']}`",
+            f"`{short_label(Variant(**r['fields']))}`",
             str(r["cells"]),
             *(f"{_ci(c[d], 'spearman')} / {_ci(c[d], 'kendall')}" for d in ("cifar10", "cifar100", "ImageNet16-120")),
             *(_pm(ps[d]) for d in ("cifar10", "cifar100", "ImageNet16-120")),
@@ -119,7 +119,8 @@ def search_table(rows: list[dict[str, Any]]) -> str:
         else:
             cost = f"{r['cells_scored']} cells scored (sum over repeats), {r['wall_s']:.0f} s"
         accs = " | ".join(_pm(r[d]) for d in ("cifar10", "cifar100", "ImageNet16-120"))
-        lines.append(f"| {r['search']} | `{r['variant']}` | {r['repeats']} | {accs} | {cost} |")
+        name = short_label(parse_variant(r["variant"]))
+        lines.append(f"| {r['search']} | `{name}` | {r['repeats']} | {accs} | {cost} |")
     return head + "\n".join(lines) + "\n"
 
 
