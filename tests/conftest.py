@@ -21,3 +21,22 @@ def data_dir():
     if d is None:
         pytest.skip("DATA MISSING: ../shared/data not found and $EIGENNAS_DATA not set; this test needs the real data")
     return d
+
+
+@pytest.fixture()
+def one_torch_thread():
+    """Run a test with one torch thread (torch tests share 2 cores with pytest itself), then restore."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="session")
+def bench(data_dir):
+    """The NATS-Bench table of the data folder (CSV backend)."""
+    from empirics.benchmark import CsvBenchmark
+
+    return CsvBenchmark(data_dir=data_dir)

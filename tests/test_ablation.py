@@ -33,7 +33,6 @@ from empirics.ablation import (
     spectrum_stats,
     supernet,
 )
-from empirics.benchmark import CsvBenchmark
 from empirics.cache import ScoreCache
 from empirics.search import class_key, representatives
 
@@ -41,17 +40,7 @@ TINY = Variant(C=8, N=1, batch_size=8)
 ARCH1 = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_1x1~1|skip_connect~2|"
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-@pytest.fixture(scope="module")
-def bench(data_dir):
-    return CsvBenchmark(data_dir=data_dir)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -19,12 +19,7 @@ ALL = [m for m in NTKMethod if m is not NTKMethod.AUTO]
 COUPLED_OK = [NTKMethod.LOOP, NTKMethod.BATCHED, NTKMethod.JACREV, NTKMethod.AUTO]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def rel(a: torch.Tensor, b: torch.Tensor) -> float:

@@ -19,12 +19,7 @@ ZERO = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"
 SMALL = {"C": 4, "N": 1}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -8,30 +8,18 @@ from collections import Counter
 
 import numpy as np
 import pytest
-import torch
 from scipy import stats
 from toy_cells import toy_factory
 
 from eigennas.cli import main
 from eigennas.space import Arch
 from empirics import scores as S
-from empirics.benchmark import DATASETS, CsvBenchmark
+from empirics.benchmark import DATASETS
 from empirics.cache import ScoreCache
 from empirics.scores import Score, get_score, register_score
 from empirics.search import Scorer, bootstrap_ci, class_key, correlate, run_protocol
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-@pytest.fixture(scope="module")
-def bench(data_dir):
-    return CsvBenchmark(data_dir=data_dir)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 class Interrupt(Exception):
