@@ -303,6 +303,18 @@ ModelFactory = Callable[[str, int, int, int], nn.Module]
 
 
 @dataclass
+def _eigen_score(variant: Variant, seed: int, num_classes: int, model_factory) -> Any:
+    """The single-initialization ``EigenScore`` whose spectrum a variant reads (``class:rand`` resolved
+    to the class drawn from ``seed``)."""
+    from empirics.scores import EigenScore
+
+    out = variant.output
+    if out == "class:rand":
+        out = f"class:{random_class(seed, num_classes)}"
+    return EigenScore(model_factory=model_factory, batch_size=variant.batch_size, output=out, bn=variant.bn,
+                      seeds=1, C=variant.C, N=variant.N)
+
+
 class SpectrumRunner:
     """Computes and caches NTK spectra of benchmark cells for eigen variants.
 
@@ -368,20 +380,7 @@ class SpectrumRunner:
 
     def compute(self, arch: str, variant: Variant, k: int) -> dict[str, float]:
         """Spectrum statistics of initialization k of ``arch`` under ``variant`` (no cache)."""
-        from empirics.scores import EigenScore
-
-        out = variant.output
-        if out == "class:rand":
-            out = f"class:{random_class(self.seed, self.num_classes)}"
-        sc = EigenScore(
-            model_factory=self.model_factory,
-            batch_size=variant.batch_size,
-            output=out,
-            bn=variant.bn,
-            seeds=1,
-            C=variant.C,
-            N=variant.N,
-        )
+        sc = _eigen_score(variant, self.seed, self.num_classes, self.model_factory)
         ev = sc.spectrum(arch, self.batch(variant.images, variant.batch_size), self.seed, self.num_classes, k)
         return spectrum_stats(ev, self._params(arch, variant))
 
@@ -680,7 +679,6 @@ def evolution_search(
 
 def _variant_fn_supernet(variant: Variant, runner: SpectrumRunner) -> Callable[[list[list[str]]], float]:
     """score_fn(op_sets) for :func:`prune_search`: the variant's score of the supernet (not cached)."""
-    from empirics.scores import EigenScore
 
     if variant.kind != "eigen":
         raise AblationError("pruning needs an eigen variant (the baselines do not score supernets)")
@@ -689,18 +687,7 @@ def _variant_fn_supernet(variant: Variant, runner: SpectrumRunner) -> Callable[[
         def factory(_arch: str, nc: int, C: int, N: int) -> nn.Module:
             return supernet(op_sets, C=C, N=N, num_classes=nc)
 
-        out = variant.output
-        if out == "class:rand":
-            out = f"class:{random_class(runner.seed, runner.num_classes)}"
-        sc = EigenScore(
-            model_factory=factory,
-            batch_size=variant.batch_size,
-            output=out,
-            bn=variant.bn,
-            seeds=1,
-            C=variant.C,
-            N=variant.N,
-        )
+        sc = _eigen_score(variant, runner.seed, runner.num_classes, factory)
         X = runner.batch(variant.images, variant.batch_size)
         vals = []
         for k in range(variant.seeds):
