@@ -302,8 +302,7 @@ def random_class(seed: int, num_classes: int) -> int:
 ModelFactory = Callable[[str, int, int, int], nn.Module]
 
 
-@dataclass
-def _eigen_score(variant: Variant, seed: int, num_classes: int, model_factory) -> Any:
+def _eigen_score(variant: Variant, seed: int, num_classes: int, model_factory: ModelFactory | None) -> Any:
     """The single-initialization ``EigenScore`` whose spectrum a variant reads (``class:rand`` resolved
     to the class drawn from ``seed``)."""
     from empirics.scores import EigenScore
@@ -315,6 +314,7 @@ def _eigen_score(variant: Variant, seed: int, num_classes: int, model_factory) -
                       seeds=1, C=variant.C, N=variant.N)
 
 
+@dataclass
 class SpectrumRunner:
     """Computes and caches NTK spectra of benchmark cells for eigen variants.
 
