@@ -540,9 +540,10 @@ class Certificate:
         ] + [f"flag: {f}" for f in self.flags]
 
 
-def certify(arch: Arch | str, X: np.ndarray, r: int = 8) -> Certificate:
+def certify(arch: Arch | str, X: np.ndarray, r: int = 8, kp: Any = None) -> Certificate:
     """Every level of the hierarchy on data X (theory.kernel_pieces for the exact kernel; X must be
-    sphere data, as theory requires)."""
+    sphere data, as theory requires). ``kp``: the ``theory.kernel_pieces(arch, X)`` result when the
+    caller already has it (it is then not recomputed)."""
     from bounds.exact import exact_levels
 
     a = Arch.parse(arch)
@@ -550,7 +551,7 @@ def certify(arch: Arch | str, X: np.ndarray, r: int = 8) -> Certificate:
     plan = Plan.of(a)
     if plan.zero:
         return Certificate(str(a), r, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, lo.flags)
-    lv = exact_levels(a, X)
+    lv = exact_levels(a, X, kp)
     up = upper(a).evaluate(a, X) if np.asarray(X).shape[0] >= 2 else BoundValue(lv.u_diag)
     return Certificate(str(a), r, lo.value, lv.s2, lv.s1, lv.exact, lv.u_2x2, lv.u_pair, lv.u_diag,
                        up.value, lv.error, lo.flags)

@@ -109,8 +109,9 @@ def compare(
 
     a = Arch.parse(arch)
     X = np.asarray(X, dtype=np.float64)
-    cert = bounds.certify(a, X, r=r)
-    theta = theory.ntk(a, X)
+    kp = theory.kernel_pieces(a, X)
+    cert = bounds.certify(a, X, r=r, kp=kp)
+    theta = kp.ntk
     uppers = [v for v in (cert.u_2x2, cert.u_pair, cert.u_diag, cert.closed_upper) if np.isfinite(v)]
     rec = Comparison(
         arch=str(a), n=X.shape[0], d=X.shape[1], r=r, lower=cert.closed_lower, lower_structural=cert.s2,

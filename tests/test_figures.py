@@ -115,7 +115,6 @@ def test_compare_record_is_consistent():
     rec = compare(fc_skip("relu", [(0, 2)], depth=2), X, widths=(64,), seeds=(0, 1))
     assert 0 <= rec.lower <= rec.lower_structural <= rec.exact <= rec.upper
     mean, std = rec.measured[64]
-    assert std >= 0 and abs(mean - rec.exact) <= rec.deviation[64][0] + 3 * std + 1e-9
     # Weyl: |λ_min(K̄) − λ_min(Θ)| ≤ ‖K̄ − Θ‖₂ per seed; the mean gap is at most the mean deviation
     assert abs(mean - rec.exact) <= rec.deviation[64][0] + 1e-9
     assert rec.y_theta_inv_y <= rec.relaxed_lambda_min * (1 + 1e-12)
