@@ -380,9 +380,31 @@ class SpectrumRunner:
 
     def compute(self, arch: str, variant: Variant, k: int) -> dict[str, float]:
         """Spectrum statistics of initialization k of ``arch`` under ``variant`` (no cache)."""
-        sc = _eigen_score(variant, self.seed, self.num_classes, self.model_factory)
-        ev = sc.spectrum(arch, self.batch(variant.images, variant.batch_size), self.seed, self.num_classes, k)
-        return spectrum_stats(ev, self._params(arch, variant))
+        return self.compute_outputs(arch, variant, k)[variant.output]
+
+    def compute_outputs(self, arch: str, variant: Variant, k: int) -> dict[str, dict[str, float]]:
+        """Spectrum statistics of initialization k under ``variant``, keyed by output readout.
+
+        For ``output='full'`` or ``'trace'`` one Jacobian of all logits gives both: with the full kernel
+        K_full[(n, c), (m, c')] = ⟨∂f_c(x_n)/∂θ, ∂f_c'(x_m)/∂θ⟩ (row index n·C + c), the per-class blocks
+        are K_c = K_full[c::C, c::C] and the ``trace`` kernel is (1/C) Σ_c K_c, so both spectra are
+        returned (the caller caches both). Other outputs return their own entry only.
+        """
+        from empirics.scores import _eigvalsh
+
+        P = self._params(arch, variant)
+        X = self.batch(variant.images, variant.batch_size)
+        if variant.output not in ("full", "trace"):
+            sc = _eigen_score(variant, self.seed, self.num_classes, self.model_factory)
+            ev = sc.spectrum(arch, X, self.seed, self.num_classes, k)
+            return {variant.output: spectrum_stats(ev, P)}
+        sc = _eigen_score(replace(variant, output="full"), self.seed, self.num_classes, self.model_factory)
+        K = sc.kernel(arch, X, self.seed, self.num_classes, k)
+        C = self.num_classes
+        if K.shape != (len(X) * C, len(X) * C):
+            raise AblationError(f"full kernel of shape {tuple(K.shape)}, expected {len(X) * C} rows")
+        K_trace = torch.stack([K[c::C, c::C] for c in range(C)]).mean(dim=0)
+        return {"full": spectrum_stats(_eigvalsh(K), P), "trace": spectrum_stats(_eigvalsh(K_trace), P)}
 
     def stats(self, indices: Sequence[int], variant: Variant, inits: int | None = None) -> list[list[dict[str, Any]]]:
         """Per cell, the cached records (with ``stats`` and ``time_s``) of initializations 0..inits−1,
@@ -408,23 +430,32 @@ class SpectrumRunner:
 
             items = tqdm(list(todo.items()), desc=variant.label[:60], unit="spec", leave=False)
         for rk, (rep, ck, k) in items:
+            if rk in self.cache:  # stored as a by-product of an earlier item (full / trace)
+                continue
             t0 = time.perf_counter()
-            st = self.compute(rep, variant, k)
+            by_output = self.compute_outputs(rep, variant, k)
             dt = time.perf_counter() - t0
             self.computed += 1
             self.compute_time_s += dt
-            self.cache.put(
-                rk,
-                st["lmin"],
-                arch=rep,
-                cls=ck,
-                score="eigen_spectrum",
-                options=options_fingerprint({**variant.spectrum_options(), "init": k}),
-                dataset=self.dataset,
-                seed=self.seed,
-                stats=st,
-                time_s=round(dt, 4),
-            )
+            for out, st in by_output.items():
+                v = replace(variant, output=out)
+                key = self.key(ck, v, k)
+                if out != variant.output and key in self.cache:
+                    continue
+                extra = {} if out == variant.output else {"computed_with": variant.output}
+                self.cache.put(
+                    key,
+                    st["lmin"],
+                    arch=rep,
+                    cls=ck,
+                    score="eigen_spectrum",
+                    options=options_fingerprint({**v.spectrum_options(), "init": k}),
+                    dataset=self.dataset,
+                    seed=self.seed,
+                    stats=st,
+                    time_s=round(dt, 4),
+                    **extra,
+                )
         out: list[list[dict[str, Any]]] = []
         for row in keys:
             recs = []

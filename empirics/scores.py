@@ -302,12 +302,15 @@ class EigenScore(Score):
         if int(o["seeds"]) < 1 or int(o["batch_size"]) < 2:
             raise ScoreError("eigen: seeds >= 1 and batch_size >= 2 required")
 
-    def spectrum(self, arch: str, images: torch.Tensor, seed: int, num_classes: int, k: int = 0) -> np.ndarray:
-        """Eigenvalues (ascending, float64) of the NTK of the k-th initialization for ``seed``."""
+    def kernel(self, arch: str, images: torch.Tensor, seed: int, num_classes: int, k: int = 0) -> torch.Tensor:
+        """The empirical NTK (float64) of the k-th initialization for ``seed``."""
         model = self.build(arch, num_classes, _init_seed(seed, k))
         _set_bn_mode(model, self.options["bn"])
-        K = _ntk(model, images, self.options["output"])
-        return _eigvalsh(K)
+        return _ntk(model, images, self.options["output"])
+
+    def spectrum(self, arch: str, images: torch.Tensor, seed: int, num_classes: int, k: int = 0) -> np.ndarray:
+        """Eigenvalues (ascending, float64) of the NTK of the k-th initialization for ``seed``."""
+        return _eigvalsh(self.kernel(arch, images, seed, num_classes, k))
 
     def _reduce(self, ev: np.ndarray) -> float:
         lmin = float(ev[0])

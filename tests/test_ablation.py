@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -143,6 +144,41 @@ def test_gaussian_images_and_random_class(bench, batch):
     assert a["n"] == 8
     with pytest.raises(AblationError, match="images"):
         runner.batch("real", 16)
+
+
+def test_full_and_trace_share_one_jacobian(bench, batch, tmp_path):
+    """output=full and output=trace come from one full Jacobian; both equal the direct computations,
+    and the sum-of-logits kernel equals the block sums of the full kernel (an independent check)."""
+    from empirics.ntk import empirical_ntk
+    from empirics.scores import _eigvalsh, _init_seed, _set_bn_mode, get_score
+
+    i = bench.index(ARCH1)
+    arch = representatives(bench, "canonical")[class_key(bench.arch(i), "canonical", bench)]
+    runner = SpectrumRunner(bench, cache=ScoreCache(tmp_path, filename="spectra.jsonl"), images=batch)
+    full = runner.stats([i], replace(TINY, output="full"))[0][0]["stats"]
+    assert runner.computed == 1
+    trace = runner.stats([i], replace(TINY, output="trace"))[0][0]["stats"]
+    assert runner.computed == 1  # the trace spectrum was stored with the full one
+    sc = get_score("eigen", C=8, N=1, batch_size=8, seeds=1)
+    X = batch[0]
+    model = sc.build(arch, 10, _init_seed(0, 0))
+    _set_bn_mode(model, "train")
+    K_tr = empirical_ntk(model, X, output="trace", method="loop", params="weights")
+    K_full = empirical_ntk(model, X, output="full", method="loop", params="weights")
+    K_sum = empirical_ntk(model, X, output="sum", method="loop", params="weights")
+    for st, K in ((trace, K_tr), (full, K_full)):
+        ev = _eigvalsh(K)
+        assert st["lmin"] == pytest.approx(ev[0], rel=1e-9, abs=1e-12 * ev[-1])
+        assert st["trace"] == pytest.approx(ev.sum(), rel=1e-9)
+    assert trace["n"] == 8 and full["n"] == 80
+    blocks = K_full.reshape(8, 10, 8, 10).sum(dim=(1, 3))
+    # the model runs in float32: the summed gradient and the sum of gradients differ by rounding only
+    torch.testing.assert_close(blocks, K_sum, rtol=1e-5, atol=1e-6 * float(K_sum.abs().max()))
+    r2 = SpectrumRunner(bench, cache=ScoreCache(tmp_path, filename="spectra.jsonl"), images=batch)
+    r2.stats([i], replace(TINY, output="trace"))
+    assert r2.computed == 0
+    rec = r2.cache.record(r2.key(class_key(arch, "canonical", bench), replace(TINY, output="trace"), 0))
+    assert rec["computed_with"] == "full"
 
 
 # ------------------------------------------------------------------ cache resume
