@@ -67,6 +67,7 @@ from torch import nn
 
 from empirics.benchmark import DATASETS, Benchmark, canonical_dataset
 from empirics.cache import ScoreCache, options_fingerprint, record_key
+from empirics.spectrum import NORMALIZATIONS, normalized_value, spectrum_stats
 
 __all__ = [
     "Variant",
@@ -96,7 +97,6 @@ __all__ = [
     "SuperCell",
 ]
 
-NORMALIZATIONS: tuple[str, ...] = ("raw", "trace", "lmax", "params", "log", "cond")
 OUTPUTS: tuple[str, ...] = ("sum", "class:rand", "full", "trace")
 #: the six edges (src → dst) of a NATS cell in arch-string order
 EDGES: tuple[tuple[int, int], ...] = ((0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3))
@@ -245,53 +245,6 @@ def cell_sample(bench: Benchmark, n: int, seed: int = 0) -> list[int]:
 
 
 # --------------------------------------------------------------------------- spectra and normalizations
-
-
-def spectrum_stats(ev: np.ndarray, params: float) -> dict[str, float]:
-    """Summary statistics of an ascending spectrum kept in the cache (all normalizations derive from them)."""
-    ev = np.asarray(ev, dtype=np.float64)
-    if ev.size == 0 or not np.all(np.isfinite(ev)):
-        return {
-            "n": float(ev.size),
-            "lmin": math.nan,
-            "l2": math.nan,
-            "lmax": math.nan,
-            "trace": math.nan,
-            "logdet_pos": math.nan,
-            "n_nonpos": math.nan,
-            "params": float(params),
-        }
-    pos = ev[ev > 0]
-    return {
-        "n": float(ev.size),
-        "lmin": float(ev[0]),
-        "l2": float(ev[1]) if ev.size > 1 else float(ev[0]),
-        "lmax": float(ev[-1]),
-        "trace": float(ev.sum()),
-        "logdet_pos": float(np.log(pos).sum()) if pos.size else -math.inf,
-        "n_nonpos": float(ev.size - pos.size),
-        "params": float(params),
-    }
-
-
-def normalized_value(stats: Mapping[str, float], normalize: str) -> float:
-    """The score of one spectrum under ``normalize`` (module docstring); NaN/−inf for degenerate spectra."""
-    lmin, lmax, tr, n = stats["lmin"], stats["lmax"], stats["trace"], stats["n"]
-    if not math.isfinite(lmin):
-        return math.nan
-    if normalize == "raw":
-        return lmin
-    if normalize == "trace":
-        return n * lmin / tr if tr > 0 else math.nan
-    if normalize == "lmax":
-        return lmin / lmax if lmax > 0 else math.nan
-    if normalize == "params":
-        return lmin / stats["params"] if stats["params"] > 0 else math.nan
-    if normalize == "log":
-        return math.log(lmin) if lmin > 0 else -math.inf
-    if normalize == "cond":
-        return -lmax / lmin if lmin > 0 else -math.inf
-    raise AblationError(f"normalize must be one of {NORMALIZATIONS}, got {normalize!r}")
 
 
 def random_class(seed: int, num_classes: int) -> int:

@@ -291,39 +291,48 @@ class EigenScore(Score):
     }
 
     def _check(self) -> None:
+        from empirics.spectrum import NORMALIZATIONS
+
         o = self.options
         out = str(o["output"])
         if not (out in ("sum", "full", "trace") or (out.startswith("class:") and out[6:].isdigit())):
             raise ScoreError(f"eigen: output must be 'sum', 'full', 'trace' or 'class:k', got {out!r}")
         if o["bn"] not in ("train", "eval"):
             raise ScoreError(f"eigen: bn must be 'train' or 'eval', got {o['bn']!r}")
-        if o["normalize"] not in ("none", "trace", "log"):
-            raise ScoreError(f"eigen: normalize must be 'none', 'trace' or 'log', got {o['normalize']!r}")
+        if o["normalize"] not in ("none", *NORMALIZATIONS):
+            raise ScoreError(
+                f"eigen: normalize must be one of {', '.join(NORMALIZATIONS)} ('none' = 'raw'), got {o['normalize']!r}"
+            )
         if int(o["seeds"]) < 1 or int(o["batch_size"]) < 2:
             raise ScoreError("eigen: seeds >= 1 and batch_size >= 2 required")
 
     def kernel(self, arch: str, images: torch.Tensor, seed: int, num_classes: int, k: int = 0) -> torch.Tensor:
         """The empirical NTK (float64) of the k-th initialization for ``seed``."""
+        return self._kernel_and_params(arch, images, seed, num_classes, k)[0]
+
+    def _kernel_and_params(
+        self, arch: str, images: torch.Tensor, seed: int, num_classes: int, k: int
+    ) -> tuple[torch.Tensor, int]:
         model = self.build(arch, num_classes, _init_seed(seed, k))
         _set_bn_mode(model, self.options["bn"])
-        return _ntk(model, images, self.options["output"])
+        P = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        return _ntk(model, images, self.options["output"]), P
 
     def spectrum(self, arch: str, images: torch.Tensor, seed: int, num_classes: int, k: int = 0) -> np.ndarray:
         """Eigenvalues (ascending, float64) of the NTK of the k-th initialization for ``seed``."""
         return _eigvalsh(self.kernel(arch, images, seed, num_classes, k))
 
-    def _reduce(self, ev: np.ndarray) -> float:
-        lmin = float(ev[0])
-        norm = self.options["normalize"]
-        if norm == "trace":
-            tr = float(ev.sum())
-            return lmin * len(ev) / tr if tr > 0 else math.nan
-        if norm == "log":
-            return math.log(lmin) if lmin > 0 else -math.inf
-        return lmin
+    def _reduction(self) -> str:
+        norm = str(self.options["normalize"])
+        return "raw" if norm == "none" else norm
 
     def _score(self, arch, images, labels, seed, num_classes):  # type: ignore[override]
-        vals = [self._reduce(self.spectrum(arch, images, seed, num_classes, k)) for k in range(self.options["seeds"])]
+        from empirics.spectrum import normalized_value, spectrum_stats
+
+        vals = []
+        for k in range(self.options["seeds"]):
+            K, P = self._kernel_and_params(arch, images, seed, num_classes, k)
+            vals.append(normalized_value(spectrum_stats(_eigvalsh(K), P), self._reduction()))
         return float(np.mean(vals))
 
 
@@ -333,12 +342,10 @@ class TenasCondScore(EigenScore):
 
     name = "tenas_cond"
     # options (and defaults) are EigenScore's: same kernel, a different reduction of its spectrum
+    # (the ``normalize`` option is ignored)
 
-    def _reduce(self, ev: np.ndarray) -> float:
-        lmin, lmax = float(ev[0]), float(ev[-1])
-        if not (lmin > 0):
-            return -math.inf
-        return -lmax / lmin
+    def _reduction(self) -> str:
+        return "cond"
 
 
 @register_score

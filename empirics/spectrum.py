@@ -3,19 +3,35 @@
 ``eigvalsh(K)`` returns the ascending eigenvalues of the symmetric part (K + Kᵀ)/2 in float64;
 ``lambda_min(K)`` the smallest. For a model builder, ``repeat_over_seeds`` evaluates
 λ_min(K_seed) for each seed (K_seed = the empirical NTK of ``builder(seed)`` on X) and summarizes
-mean and sample standard deviation (ddof = 1; 0 for one seed).
+mean and sample standard deviation (ddof = 1; 0 for one seed). ``spectrum_stats`` keeps the summary
+of a spectrum that every score reduction needs, and ``normalized_value`` reduces it to a score
+(raw λ_min and its normalizations; used by the ``eigen`` score and the ablation alike).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["eigvalsh", "lambda_min", "lambda_max", "condition_number", "SeedSummary", "repeat_over_seeds"]
+__all__ = [
+    "eigvalsh",
+    "lambda_min",
+    "lambda_max",
+    "condition_number",
+    "SeedSummary",
+    "repeat_over_seeds",
+    "NORMALIZATIONS",
+    "spectrum_stats",
+    "normalized_value",
+]
+
+#: the reductions of a spectrum to a score (``normalized_value``)
+NORMALIZATIONS: tuple[str, ...] = ("raw", "trace", "lmax", "params", "log", "cond")
 
 
 def _as_sym64(K: torch.Tensor | np.ndarray) -> torch.Tensor:
@@ -96,3 +112,56 @@ def repeat_over_seeds(
         if keep_spectra:
             spectra.append(ev.numpy())
     return SeedSummary(seed_list, vals, spectra)
+
+
+def spectrum_stats(ev: np.ndarray, params: float) -> dict[str, float]:
+    """Summary statistics of an ascending spectrum kept in the cache (all normalizations derive from them)."""
+    ev = np.asarray(ev, dtype=np.float64)
+    if ev.size == 0 or not np.all(np.isfinite(ev)):
+        return {
+            "n": float(ev.size),
+            "lmin": math.nan,
+            "l2": math.nan,
+            "lmax": math.nan,
+            "trace": math.nan,
+            "logdet_pos": math.nan,
+            "n_nonpos": math.nan,
+            "params": float(params),
+        }
+    pos = ev[ev > 0]
+    return {
+        "n": float(ev.size),
+        "lmin": float(ev[0]),
+        "l2": float(ev[1]) if ev.size > 1 else float(ev[0]),
+        "lmax": float(ev[-1]),
+        "trace": float(ev.sum()),
+        "logdet_pos": float(np.log(pos).sum()) if pos.size else -math.inf,
+        "n_nonpos": float(ev.size - pos.size),
+        "params": float(params),
+    }
+
+
+def normalized_value(stats: Mapping[str, float], normalize: str) -> float:
+    """A score from one spectrum's statistics (larger is better); NaN / −inf for degenerate spectra.
+
+    ``raw`` λ_1 (EigenNAS, Zhu et al. 2022); ``trace`` n·λ_1/tr K (λ_min relative to the mean
+    eigenvalue); ``lmax`` λ_1/λ_n (the inverse condition number); ``params`` λ_1/P; ``log`` log λ_1;
+    ``cond`` −λ_n/λ_1 (TE-NAS, Chen, Gong & Wang, ICLR 2021). ``lmax`` and ``cond`` rank alike when
+    λ_1 > 0; ``raw`` and ``log`` rank alike always.
+    """
+    lmin, lmax, tr, n = stats["lmin"], stats["lmax"], stats["trace"], stats["n"]
+    if not math.isfinite(lmin):
+        return math.nan
+    if normalize == "raw":
+        return lmin
+    if normalize == "trace":
+        return n * lmin / tr if tr > 0 else math.nan
+    if normalize == "lmax":
+        return lmin / lmax if lmax > 0 else math.nan
+    if normalize == "params":
+        return lmin / stats["params"] if stats["params"] > 0 else math.nan
+    if normalize == "log":
+        return math.log(lmin) if lmin > 0 else -math.inf
+    if normalize == "cond":
+        return -lmax / lmin if lmin > 0 else -math.inf
+    raise ValueError(f"normalize must be one of {NORMALIZATIONS}, got {normalize!r}")

@@ -69,7 +69,7 @@ def test_eigen_is_lambda_min_of_the_weight_ntk(batch):
     assert v > 0
     # the averaged score is the mean of the per-seed values
     s3 = get_score("eigen", model_factory=toy_factory, batch_size=8, seeds=3, **SMALL)
-    per = [s._reduce(s3.spectrum(ARCH, x, 3, 10, k)) for k in range(3)]
+    per = [float(s3.spectrum(ARCH, x, 3, 10, k)[0]) for k in range(3)]
     assert s3.score(ARCH, x, y, seed=3) == pytest.approx(np.mean(per))
     assert len(set(per)) == 3
 
@@ -88,6 +88,30 @@ def test_eigen_full_kernel_and_tenas(batch):
     cond = get_score("tenas_cond", model_factory=toy_factory, batch_size=3, seeds=1, output="full", **SMALL)
     assert cond.score(ARCH, x[:3], y[:3], seed=1, num_classes=4) == pytest.approx(-ev[-1] / ev[0])
     assert full.score(ARCH, x[:3], y[:3], seed=1, num_classes=4) == pytest.approx(ev[0])
+
+
+def test_eigen_normalizations_match_the_spectrum(batch):
+    """Every ``normalize`` option of the eigen score is the stated function of one spectrum."""
+    x, y = batch
+    opts = dict(model_factory=toy_factory, batch_size=8, seeds=1, **SMALL)
+    ev = get_score("eigen", **opts).spectrum(ARCH, x, 2, 10)
+    model = get_score("eigen", **opts).build(ARCH, 10, S._init_seed(2, 0))
+    P = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    want = {
+        "none": ev[0],
+        "raw": ev[0],
+        "trace": len(ev) * ev[0] / ev.sum(),
+        "lmax": ev[0] / ev[-1],
+        "params": ev[0] / P,
+        "log": np.log(ev[0]),
+        "cond": -ev[-1] / ev[0],
+    }
+    for norm, w in want.items():
+        assert get_score("eigen", normalize=norm, **opts).score(ARCH, x, y, seed=2) == pytest.approx(w, rel=1e-12)
+    cond = get_score("tenas_cond", **opts).score(ARCH, x, y, seed=2)
+    assert cond == pytest.approx(-1.0 / want["lmax"], rel=1e-12)
+    with pytest.raises(ScoreError, match="normalize"):
+        get_score("eigen", normalize="max")
 
 
 def test_engine_kernel_equals_the_reference_loop(batch):
