@@ -662,7 +662,12 @@ def evolution_search(
 
 
 def _variant_fn_supernet(variant: Variant, runner: SpectrumRunner) -> Callable[[list[list[str]]], float]:
-    """score_fn(op_sets) for :func:`prune_search`: the variant's score of the supernet (not cached)."""
+    """score_fn(op_sets) for :func:`prune_search`: the variant's score of the supernet.
+
+    Each supernet spectrum is cached like a cell's (key: the op sets, the spectrum options, the score
+    seed and the initialization), so the variants of one run share the supernets they all visit (the
+    first round is the same for every normalization) and a repeated run is read from the cache.
+    """
 
     if variant.kind != "eigen":
         raise AblationError("pruning needs an eigen variant (the baselines do not score supernets)")
@@ -673,12 +678,34 @@ def _variant_fn_supernet(variant: Variant, runner: SpectrumRunner) -> Callable[[
 
         sc = _eigen_score(variant, runner.seed, runner.num_classes, factory)
         X = runner.batch(variant.images, variant.batch_size)
+        name = "supernet:" + "|".join("+".join(s) for s in op_sets)
         vals = []
         for k in range(variant.seeds):
-            model = factory("", runner.num_classes, variant.C, variant.N)
-            P = float(sum(p.numel() for p in model.parameters() if p.requires_grad))
-            ev = sc.spectrum("supernet", X, runner.seed, runner.num_classes, k)
-            vals.append(normalized_value(spectrum_stats(ev, P), variant.normalize))
+            key = runner.key(name, variant, k)
+            rec = runner.cache.record(key)
+            if rec is None:
+                t0 = time.perf_counter()
+                model = factory("", runner.num_classes, variant.C, variant.N)
+                P = float(sum(p.numel() for p in model.parameters() if p.requires_grad))
+                st = spectrum_stats(sc.spectrum("supernet", X, runner.seed, runner.num_classes, k), P)
+                dt = time.perf_counter() - t0
+                runner.computed += 1
+                runner.compute_time_s += dt
+                runner.cache.put(
+                    key,
+                    st["lmin"],
+                    arch=name,
+                    cls=name,
+                    score="eigen_spectrum",
+                    options=options_fingerprint({**variant.spectrum_options(), "init": k}),
+                    dataset=runner.dataset,
+                    seed=runner.seed,
+                    stats=st,
+                    time_s=round(dt, 4),
+                )
+                rec = runner.cache.record(key)
+            assert rec is not None
+            vals.append(normalized_value(rec["stats"], variant.normalize))
         return float(np.mean(vals))
 
     return fn

@@ -294,9 +294,19 @@ def test_supernet_matches_single_op_network():
 def test_supernet_score_is_finite(bench, batch):
     from empirics.ablation import _variant_fn_supernet
 
-    fn = _variant_fn_supernet(Variant(C=8, N=1, batch_size=4, normalize="trace"), SpectrumRunner(bench, images=batch))
+    runner = SpectrumRunner(bench, images=batch)
+    fn = _variant_fn_supernet(Variant(C=8, N=1, batch_size=4, normalize="trace"), runner)
     full = fn([list(NATS_OPS)] * 6)
-    assert math.isfinite(full) and full > 0
+    assert math.isfinite(full) and full > 0 and runner.computed == 1
+    # the spectrum is cached per supernet: another normalization of it computes nothing new
+    raw = _variant_fn_supernet(Variant(C=8, N=1, batch_size=4, normalize="raw"), runner)([list(NATS_OPS)] * 6)
+    assert runner.computed == 1
+    name = "supernet:" + "|".join(["+".join(NATS_OPS)] * 6)
+    rec = runner.cache.record(runner.key(name, Variant(C=8, N=1, batch_size=4), 0))
+    assert raw == rec["stats"]["lmin"] and full == pytest.approx(4 * raw / rec["stats"]["trace"])
+    smaller = [list(NATS_OPS)] * 5 + [["skip_connect"]]
+    _variant_fn_supernet(Variant(C=8, N=1, batch_size=4), runner)(smaller)
+    assert runner.computed == 2
 
 
 def test_cli_evolve_params(bench, data_dir, tmp_path, capsys):
