@@ -236,12 +236,18 @@ GRIDS: dict[str, Callable[[], list[Variant]]] = {
 }
 
 
-def cell_sample(bench: Benchmark, n: int, seed: int = 0) -> list[int]:
-    """The first ``n`` entries of one fixed permutation of all benchmark indices (``default_rng(seed)``)."""
+def cell_sample(bench: Benchmark, n: int, seed: int = 0, start: int = 0) -> list[int]:
+    """Entries ``start .. n−1`` of one fixed permutation of all benchmark indices (``default_rng(seed)``).
+
+    ``start = 0`` gives the first ``n`` (every smaller run is a prefix of a larger one); ``start > 0``
+    gives cells disjoint from the first ``start``, for a held-out check of a configuration chosen on them.
+    """
     if n < 1 or n > len(bench):
         raise AblationError(f"n must be in 1..{len(bench)}, got {n}")
+    if not 0 <= start < n:
+        raise AblationError(f"start must be in 0..n-1 = 0..{n - 1}, got {start}")
     perm = np.random.default_rng(int(seed)).permutation(len(bench))
-    return [int(i) for i in perm[:n]]
+    return [int(i) for i in perm[start:n]]
 
 
 # --------------------------------------------------------------------------- spectra and normalizations

@@ -87,6 +87,9 @@ def test_cell_sample_prefixes(bench):
     a, b = cell_sample(bench, 10, 0), cell_sample(bench, 50, 0)
     assert b[:10] == a and len(set(b)) == 50
     assert cell_sample(bench, 10, 1) != a
+    assert cell_sample(bench, 50, 0, start=10) == b[10:]
+    with pytest.raises(AblationError, match="start"):
+        cell_sample(bench, 10, 0, start=10)
 
 
 # ------------------------------------------------------------------ normalizations

@@ -42,6 +42,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--grid", action="append", default=[], choices=sorted(GRIDS), help="a named grid (repeatable)")
     p.add_argument("--n", type=int, default=1000, help="cells: the first N of the fixed permutation (default 1000)")
+    p.add_argument(
+        "--start",
+        type=int,
+        default=0,
+        help="skip the first START cells of the permutation (cells START..N-1: a held-out set; default 0)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the cell permutation and of P-S draws (default 0)")
     p.add_argument("--score-seed", type=int, default=0, help="seed of the images and initializations (default 0)")
     p.add_argument("--dataset", default="cifar10", help="images and classes the score is computed on (default cifar10)")
@@ -155,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
         print(text)
         (out / f"ablate_{args.search}_{stamp}.json").write_text(json.dumps(srows, indent=2, default=str) + "\n")
         return 0
-    cells = cell_sample(bench, args.n, args.seed)
+    cells = cell_sample(bench, args.n, args.seed, start=args.start)
     rows = []
     for v in variants:
         idx = cells
@@ -190,10 +196,18 @@ def run(args: argparse.Namespace) -> int:
     print()
     print(text)
     tag = re.sub(r"[^A-Za-z0-9_.=-]+", "_", "+".join(args.grid) or f"{len(variants)}variants")
-    stem = out / f"ablate_{tag}_n{args.n}_s{args.seed}_{stamp}"
+    span = f"n{args.n}" if args.start == 0 else f"cells{args.start}-{args.n}"
+    stem = out / f"ablate_{tag}_{span}_s{args.seed}_{stamp}"
     stem.with_suffix(".json").write_text(
         json.dumps(
-            {"n": args.n, "seed": args.seed, "score_seed": args.score_seed, "dataset": args.dataset, "rows": rows},
+            {
+                "n": args.n,
+                "start": args.start,
+                "seed": args.seed,
+                "score_seed": args.score_seed,
+                "dataset": args.dataset,
+                "rows": rows,
+            },
             indent=2,
             default=lambda o: float(o) if isinstance(o, np.floating) else str(o),
         )
