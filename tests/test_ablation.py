@@ -320,3 +320,20 @@ def test_cli_evolve_params(bench, data_dir, tmp_path, capsys):
     assert "| evolution | `kind=params` | 2 |" in out
     rows = json.loads(next(tmp_path.glob("ablate_evolve_*.json")).read_text())
     assert len(rows[0]["archs"]) == 2
+
+
+def test_eigen_defaults_are_the_measured_best_variant(bench):
+    """The ``eigen`` score with its defaults computes exactly the ablation variant documented as best
+    (docs/eigennas.md): C=8, N=1, batch 32, BN train, sum, 3 initializations, trace normalization."""
+    from empirics.scores import get_score
+
+    best = Variant(batch_size=32, seeds=3, normalize="trace")
+    d = get_score("eigen").options
+    assert (d["C"], d["N"], d["batch_size"], d["bn"], d["output"], d["seeds"], d["normalize"]) == (
+        best.C, best.N, best.batch_size, best.bn, best.output, best.seeds, best.normalize)
+    g = torch.Generator().manual_seed(5)
+    X = torch.randn(32, 3, 32, 32, generator=g)
+    i = bench.index(ARCH1)
+    arch = representatives(bench, "canonical")[class_key(bench.arch(i), "canonical", bench)]
+    vals, _ = SpectrumRunner(bench, images=(X, None)).values([i], best)
+    assert get_score("eigen").score(arch, X, seed=0) == pytest.approx(vals[0], rel=1e-12)
