@@ -365,6 +365,24 @@ class SpectrumRunner:
         K_trace = torch.stack([K[c::C, c::C] for c in range(C)]).mean(dim=0)
         return {"full": spectrum_stats(_eigvalsh(K), P), "trace": spectrum_stats(_eigvalsh(K_trace), P)}
 
+    def store(
+        self, key: str, st: Mapping[str, float], arch: str, cls: str, variant: Variant, k: int, dt: float, **extra: Any
+    ) -> None:
+        """Append one spectrum record (statistics ``st`` of initialization k under ``variant``) to the cache."""
+        self.cache.put(
+            key,
+            st["lmin"],
+            arch=arch,
+            cls=cls,
+            score="eigen_spectrum",
+            options=options_fingerprint({**variant.spectrum_options(), "init": k}),
+            dataset=self.dataset,
+            seed=self.seed,
+            stats=dict(st),
+            time_s=round(dt, 4),
+            **extra,
+        )
+
     def stats(self, indices: Sequence[int], variant: Variant, inits: int | None = None) -> list[list[dict[str, Any]]]:
         """Per cell, the cached records (with ``stats`` and ``time_s``) of initializations 0..inits−1,
         computing the missing ones (``inits`` defaults to ``variant.seeds``)."""
@@ -402,19 +420,7 @@ class SpectrumRunner:
                 if out != variant.output and key in self.cache:
                     continue
                 extra = {} if out == variant.output else {"computed_with": variant.output}
-                self.cache.put(
-                    key,
-                    st["lmin"],
-                    arch=rep,
-                    cls=ck,
-                    score="eigen_spectrum",
-                    options=options_fingerprint({**v.spectrum_options(), "init": k}),
-                    dataset=self.dataset,
-                    seed=self.seed,
-                    stats=st,
-                    time_s=round(dt, 4),
-                    **extra,
-                )
+                self.store(key, st, rep, ck, v, k, dt, **extra)
         out: list[list[dict[str, Any]]] = []
         for row in keys:
             recs = []
@@ -697,18 +703,7 @@ def _variant_fn_supernet(variant: Variant, runner: SpectrumRunner) -> Callable[[
                 dt = time.perf_counter() - t0
                 runner.computed += 1
                 runner.compute_time_s += dt
-                runner.cache.put(
-                    key,
-                    st["lmin"],
-                    arch=name,
-                    cls=name,
-                    score="eigen_spectrum",
-                    options=options_fingerprint({**variant.spectrum_options(), "init": k}),
-                    dataset=runner.dataset,
-                    seed=runner.seed,
-                    stats=st,
-                    time_s=round(dt, 4),
-                )
+                runner.store(key, st, name, name, variant, k, dt)
                 rec = runner.cache.record(key)
             assert rec is not None
             vals.append(normalized_value(rec["stats"], variant.normalize))
