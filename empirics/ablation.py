@@ -87,6 +87,7 @@ __all__ = [
     "EDGES",
     "supernet",
     "prune_search",
+    "cell_connected",
     "evolution_search",
     "arch_from_ops",
     "ops_from_arch",
@@ -593,37 +594,63 @@ def supernet(op_sets: Sequence[Sequence[str]], C: int = 8, N: int = 1, num_class
     return net
 
 
-def prune_search(score_fn: Callable[[list[list[str]]], float], ops: Sequence[str] = NATS_OPS) -> dict[str, Any]:
+def cell_connected(op_sets: Sequence[Sequence[str]]) -> bool:
+    """True when the cell has a path from the input (node 0) to the output (node 3) along edges that hold
+    at least one op other than ``none`` (otherwise the cell's output is identically zero)."""
+    alive = [any(o != "none" for o in s) for s in op_sets]
+    reach = {0}
+    for j in (1, 2, 3):
+        if any(dst == j and src in reach and alive[e] for e, (src, dst) in enumerate(EDGES)):
+            reach.add(j)
+    return 3 in reach
+
+
+def prune_search(
+    score_fn: Callable[[list[list[str]]], float], ops: Sequence[str] = NATS_OPS, keep_connected: bool = False
+) -> dict[str, Any]:
     """TE-NAS-style pruning (Chen et al. 2021) driven by ``score_fn(op_sets)`` (larger is better).
 
     Start with S_e = ``ops`` on every edge e. Each round, for every edge e with |S_e| > 1 and every o ∈ S_e,
     s(e, o) = score_fn(S with o removed from S_e); then on every such edge remove argmax_o s(e, o) (the op
     whose removal lowers the score least), all edges at once. Stop when |S_e| = 1 for all e.
+
+    ``keep_connected`` (a guard, not part of TE-NAS): the edges are visited in ``EDGES`` order and each
+    removes its best-scored op among those whose removal, together with the removals already chosen in
+    this round, leaves a path from input to output (:func:`cell_connected`); the scores are unchanged.
     Returns the arch string, the rounds (scores seen) and the number of score evaluations.
     """
     sets = [list(ops) for _ in EDGES]
     rounds: list[dict[str, Any]] = []
     evals = 0
     while any(len(s) > 1 for s in sets):
-        removed: dict[int, str] = {}
+        ranked: dict[int, list[str]] = {}
         seen: dict[str, float] = {}
         for e, s in enumerate(sets):
             if len(s) <= 1:
                 continue
-            best_o, best_v = None, -math.inf
-            for o in s:
+            vals: list[tuple[float, int, str]] = []
+            for i, o in enumerate(s):
                 trial = [list(t) for t in sets]
                 trial[e] = [x for x in s if x != o]
                 v = float(score_fn(trial))
                 evals += 1
                 seen[f"{e}:{o}"] = v
-                v_cmp = -math.inf if math.isnan(v) else v
-                if best_o is None or v_cmp > best_v:
-                    best_o, best_v = o, v_cmp
-            assert best_o is not None
-            removed[e] = best_o
-        for e, o in removed.items():
-            sets[e] = [x for x in sets[e] if x != o]
+                vals.append((-math.inf if math.isnan(v) else v, -i, o))
+            ranked[e] = [o for _, _, o in sorted(vals, reverse=True)]  # best first; ties: first op
+        removed: dict[int, str] = {}
+        after = [list(t) for t in sets]
+        for e, cands in ranked.items():
+            choice = cands[0]
+            if keep_connected:
+                for o in cands:
+                    trial = [list(t) for t in after]
+                    trial[e] = [x for x in after[e] if x != o]
+                    if cell_connected(trial):
+                        choice = o
+                        break
+            removed[e] = choice
+            after[e] = [x for x in after[e] if x != choice]
+        sets = after
         rounds.append({"removed": {str(e): o for e, o in removed.items()}, "scores": seen})
     return {"arch": arch_from_ops([s[0] for s in sets]), "rounds": rounds, "evaluations": evals}
 
@@ -721,16 +748,19 @@ def _search_row(bench: Benchmark, archs: Sequence[str], extra: Mapping[str, Any]
     return row
 
 
-def run_prune(variant: Variant, runner: SpectrumRunner, repeats: int = 1) -> dict[str, Any]:
+def run_prune(
+    variant: Variant, runner: SpectrumRunner, repeats: int = 1, keep_connected: bool = False
+) -> dict[str, Any]:
     """TE-NAS pruning driven by the variant's score, repeated with score seeds 0..repeats−1 (each repeat its
-    own images and initializations); the found cells' test accuracy, mean ± std over repeats."""
+    own images and initializations); the found cells' test accuracy, mean ± std over repeats.
+    ``keep_connected``: the guard of :func:`prune_search`."""
     archs, evals, t0 = [], 0, time.perf_counter()
     seed0 = runner.seed
     try:
         for r in range(repeats):
             runner.seed = seed0 + r
             runner._batches.clear()
-            res = prune_search(_variant_fn_supernet(variant, runner))
+            res = prune_search(_variant_fn_supernet(variant, runner), keep_connected=keep_connected)
             archs.append(res["arch"])
             evals += res["evaluations"]
     finally:
@@ -740,7 +770,7 @@ def run_prune(variant: Variant, runner: SpectrumRunner, repeats: int = 1) -> dic
         runner.bench,
         archs,
         {
-            "search": "prune",
+            "search": "prune+guard" if keep_connected else "prune",
             "variant": variant.label,
             "repeats": repeats,
             "evaluations": evals,

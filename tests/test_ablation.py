@@ -269,6 +269,43 @@ def test_prune_search_toy_score():
     assert res["evaluations"] == len(EDGES) * (5 + 4 + 3 + 2)
 
 
+def test_cell_connected():
+    from empirics.ablation import cell_connected
+
+    conv = ["nor_conv_3x3"]
+    assert cell_connected([conv] * 6)
+    assert not cell_connected([["none"]] * 6)
+    # only 0 -> 3 alive
+    assert cell_connected([["none"], ["none"], ["none"], conv, ["none"], ["none"]])
+    # 0 -> 1 and 1 -> 2 alive but nothing enters node 3 from a reached node
+    assert not cell_connected([conv, ["none"], conv, ["none"], ["none"], ["none"]])
+    # 0 -> 1 -> 3 through a mixed set
+    assert cell_connected([["none", "skip_connect"], ["none"], ["none"], ["none"], conv, ["none"]])
+
+
+def test_prune_guard_keeps_the_cell_connected():
+    """A score that prefers removing every non-none op disconnects the unguarded result; the guard keeps a
+    path from input to output and otherwise follows the same scores."""
+    from empirics.ablation import cell_connected
+
+    def score(op_sets):  # larger when fewer non-none ops survive
+        return -sum(o != "none" for s in op_sets for o in s)
+
+    plain = prune_search(score)
+    assert ops_from_arch(plain["arch"]) == ["none"] * 6
+    guarded = prune_search(score, keep_connected=True)
+    ops = ops_from_arch(guarded["arch"])
+    assert cell_connected([[o] for o in ops])
+    assert guarded["evaluations"] == plain["evaluations"]
+    # the toy score of test_prune_search_toy_score never disconnects: the guard changes nothing there
+    pref = ["nor_conv_3x3", "skip_connect", "nor_conv_1x1", "avg_pool_3x3", "nor_conv_3x3", "none"]
+
+    def score2(op_sets):
+        return sum((pref[e] in s) - 0.01 * len(s) * (e + 1) for e, s in enumerate(op_sets))
+
+    assert prune_search(score2, keep_connected=True)["arch"] == prune_search(score2)["arch"]
+
+
 def test_evolution_search_toy_score():
     def score(arch):
         return sum(o == "nor_conv_3x3" for o in ops_from_arch(arch)) + 0.1 * (ops_from_arch(arch)[0] == "none")

@@ -55,6 +55,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--repeats", type=int, default=10, help="P-S / search repeats (default 10)")
     p.add_argument("--boot", type=int, default=1000, help="bootstrap resamples (default 1000)")
     p.add_argument("--search", default="none", choices=["none", "prune", "evolve"], help="search instead of ablation")
+    p.add_argument(
+        "--prune-guard",
+        action="store_true",
+        help="pruning never leaves the cell without a path from input to output (not part of TE-NAS)",
+    )
     p.add_argument("--cycles", type=int, default=100, help="evolution cycles (default 100)")
     p.add_argument("--population", type=int, default=20, help="evolution population (default 20)")
     p.add_argument("--sample", type=int, default=5, help="evolution tournament size (default 5)")
@@ -154,7 +159,7 @@ def run(args: argparse.Namespace) -> int:
         srows = []
         for v in variants:
             if args.search == "prune":
-                srows.append(run_prune(v, runner, repeats=args.repeats))
+                srows.append(run_prune(v, runner, repeats=args.repeats, keep_connected=args.prune_guard))
             else:
                 srows.append(run_evolution(v, runner, args.repeats, args.cycles, args.population, args.sample, scores))
         text = search_table(srows)
