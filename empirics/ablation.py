@@ -595,14 +595,13 @@ def supernet(op_sets: Sequence[Sequence[str]], C: int = 8, N: int = 1, num_class
 
 
 def cell_connected(op_sets: Sequence[Sequence[str]]) -> bool:
-    """True when the cell has a path from the input (node 0) to the output (node 3) along edges that hold
-    at least one op other than ``none`` (otherwise the cell's output is identically zero)."""
-    alive = [any(o != "none" for o in s) for s in op_sets]
-    reach = {0}
-    for j in (1, 2, 3):
-        if any(dst == j and src in reach and alive[e] for e, (src, dst) in enumerate(EDGES)):
-            reach.add(j)
-    return 3 in reach
+    """True when the (super)cell's output is not identically zero: ``not Arch.is_zero`` of the cell with
+    every op of every edge's set as a parallel edge (a path from input to output avoiding ``none``)."""
+    from eigennas.space import Arch
+
+    return not Arch.from_edges(
+        [(src, dst, o) for (src, dst), s in zip(EDGES, op_sets) for o in s], n_nodes=3
+    ).is_zero
 
 
 def prune_search(
