@@ -22,15 +22,17 @@ Output readouts: ``"sum"`` (Σ_c f_c, the TE-NAS choice), ``"class:k"`` (f_k), `
 
 Side effects: none. The model's training mode is kept (it defines the BN semantics) and its buffers
 (BN running statistics, counters) are restored after the call; when the model must move to another
-device, a copy is moved instead.
+device, a copy is moved instead. TensorFloat-32 (on by default for cuDNN convolutions on recent GPUs) is
+switched off during the computation and the caller's flags are restored (``_full_float32``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import enum
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -408,14 +410,15 @@ def empirical_ntk(
     for mod in frozen:
         mod.track_running_stats = False
     try:
-        try:
-            return _compute(work, X, readout, method, selected, memory_limit_bytes, dev, coupled)
-        except (LayerwiseUnsupported, NTKMemoryError):
-            # AUTO only: LAYERWISE does not cover this model, or its per-layer per-sample gradients do not
-            # fit; VMAP computes the same J with parameter groups and sample chunks
-            if not (auto and method is NTKMethod.LAYERWISE):
-                raise
-            return _compute(work, X, readout, NTKMethod.VMAP, selected, memory_limit_bytes, dev, coupled)
+        with _full_float32():
+            try:
+                return _compute(work, X, readout, method, selected, memory_limit_bytes, dev, coupled)
+            except (LayerwiseUnsupported, NTKMemoryError):
+                # AUTO only: LAYERWISE does not cover this model, or its per-layer per-sample gradients do
+                # not fit; VMAP computes the same J with parameter groups and sample chunks
+                if not (auto and method is NTKMethod.LAYERWISE):
+                    raise
+                return _compute(work, X, readout, NTKMethod.VMAP, selected, memory_limit_bytes, dev, coupled)
     finally:
         for mod in frozen:
             mod.track_running_stats = True
@@ -423,6 +426,26 @@ def empirical_ntk(
             for k, b in work.named_buffers():
                 if k in saved:
                     b.copy_(saved[k])
+
+
+@contextlib.contextmanager
+def _full_float32() -> Iterator[None]:
+    """Disable TensorFloat-32 for the duration of a kernel computation, then restore the caller's flags.
+
+    On Ampere and later GPUs PyTorch lets cuDNN convolutions use TF32 by default
+    (``torch.backends.cudnn.allow_tf32 = True``): a 10-bit mantissa, relative error ≈ 1e-3 in every
+    convolution of the forward and backward passes. The Jacobian's rows would then carry that error, and
+    λ_min of an ill-conditioned K (λ_min/λ_max ≈ 1e-3 or smaller for NATS cells at batch 64–256) would
+    be dominated by it; the float64 accumulation of K = J Jᵀ cannot repair the rows. Inside this context
+    convolutions and matmuls run in full float32, as on the CPU.
+    """
+    saved = (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
 
 
 def _forward(model: nn.Module, X: torch.Tensor) -> torch.Tensor:

@@ -116,6 +116,45 @@ def test_no_side_effects():
     assert all(m.track_running_stats for m in model.modules() if isinstance(m, nn.BatchNorm2d))
 
 
+class _FlagRecorder(nn.Module):
+    """A linear model that records the TF32 flags seen by its forward pass."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.lin = nn.Linear(3, 2).double()
+        self.seen: list[tuple[bool, bool]] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.seen.append((torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32))
+        return self.lin(x)
+
+
+@pytest.mark.parametrize("method", ["loop", "batched", "layerwise"])
+def test_tf32_is_off_during_the_computation_and_restored(method):
+    """TF32 (cuDNN's default on recent GPUs) would put ≈1e-3 relative error into every Jacobian row;
+    the kernel is computed with it switched off, and the caller's flags come back unchanged."""
+    saved = (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)
+    model = _FlagRecorder()
+    X = torch.randn(4, 3, dtype=torch.float64)
+    try:
+        for flags in ((True, True), (True, False)):
+            torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = flags
+            model.seen.clear()
+            empirical_ntk(model, X, method=method)
+            assert model.seen and all(seen == (False, False) for seen in model.seen)
+            assert (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32) == flags
+        torch.backends.cudnn.allow_tf32 = True
+        with pytest.raises(NTKInputError):
+            empirical_ntk(model, torch.full((4, 3), math.nan, dtype=torch.float64), method=method)
+        model.seen.clear()
+        with pytest.raises(NTKError):
+            empirical_ntk(model, X, method=method, memory_limit_bytes=-1)
+        assert torch.backends.cudnn.allow_tf32  # restored after an error inside the computation
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+
+
 def test_params_weights_selection():
     model = tiny_nats().train()
     X = torch.randn(4, 3, 8, 8, dtype=torch.float64)
