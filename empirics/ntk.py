@@ -434,9 +434,10 @@ def _full_float32() -> Iterator[None]:
 
     On Ampere and later GPUs PyTorch lets cuDNN convolutions use TF32 by default
     (``torch.backends.cudnn.allow_tf32 = True``): a 10-bit mantissa, relative error ≈ 1e-3 in every
-    convolution of the forward and backward passes. The Jacobian's rows would then carry that error, and
-    λ_min of an ill-conditioned K (λ_min/λ_max ≈ 1e-3 or smaller for NATS cells at batch 64–256) would
-    be dominated by it; the float64 accumulation of K = J Jᵀ cannot repair the rows. Inside this context
+    convolution of the forward and backward passes. The Jacobian's rows would then carry errors of that
+    relative size, i.e. perturbations of K of order 1e-3·λ_max, the size of λ_min itself for ill-conditioned
+    kernels (median λ_min/λ_max of the reduced NATS network over our cached cells: 2e-3 at batch 128,
+    5e-4 at batch 256); the float64 accumulation of K = J Jᵀ cannot repair the rows. Inside this context
     convolutions and matmuls run in full float32, as on the CPU.
     """
     saved = (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)
