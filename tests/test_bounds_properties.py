@@ -95,16 +95,10 @@ def test_sandwich_lower_exact_upper(arch: Arch, X: np.ndarray, r: int, gersh: st
     assert lv.u_2x2 <= min(lv.u_pair, lv.u_diag) + tol
 
 
-_UPPER_DEFECT = ("known defect, found by hypothesis on 2026-11-29 and not yet fixed: the closed-form upper "
-                 "bound's diagonal recursion (bounds/closed.py upper_expr / DiagRecursion) can fall below the "
-                 "exact Θ_ii of theory/, and then below λ_min; both counterexamples end in a tanh edge")
-
-
-@pytest.mark.xfail(strict=False, reason=_UPPER_DEFECT)
 @PROFILE
 @given(arch=ARCHS, X=sphere())
 def test_closed_form_upper_is_above_exact(arch: Arch, X: np.ndarray) -> None:
-    """λ_min(Θ) ≤ the closed-form upper bound (Theorem 4)."""
+    """λ_min(Θ) ≤ the closed-form upper bound (Theorem 4), its diagonal recursion included."""
     if arch.is_zero:
         return
     kp = theory.kernel_pieces(arch, X)
@@ -112,10 +106,10 @@ def test_closed_form_upper_is_above_exact(arch: Arch, X: np.ndarray) -> None:
     assert exact <= bounds.upper(arch).evaluate(arch, X).value + _tol(kp.ntk, kp.error_bound)
 
 
-@pytest.mark.xfail(strict=True, reason=_UPPER_DEFECT)
-def test_closed_form_upper_counterexample() -> None:
-    """A minimal counterexample (centred sphere data, no assumption flag raised): upper 9.53, exact
-    λ_min 10.98, exact Θ_ii 11.63. Turns into a failure (XPASS, strict) once the defect is fixed."""
+def test_closed_form_upper_tanh_regression() -> None:
+    """Regression (found by hypothesis, 2026-11-29): the tanh edge at pre-activation variance 54.6 had
+    ν = E[σ'²] from fixed Gauss–Hermite nodes, 0.0578 instead of 0.0718, so the upper bound was 9.53
+    below the exact λ_min 10.98 (exact Θ_ii 11.63, from theory/, an independent computation)."""
     arch = Arch.from_edges([
         (0, 1, "dense_relu"), (0, 1, "skip_connect"), (1, 2, "dense_relu"), (1, 2, "skip_connect"),
         (1, 3, "skip_connect"), (2, 3, "dense_relu"), (2, 3, "skip_connect"), (3, 4, "dense_relu"),
@@ -166,3 +160,12 @@ def test_tight_on_orthonormal_data(arch: Arch, N: int, extra: int, seed: int, r:
     exact = float(np.linalg.eigvalsh(T)[0])
     lo = bounds.lower(arch, r).evaluate(arch, X).value
     assert abs(lo - exact) <= 1e-7 * max(1.0, exact)
+
+
+def test_deriv_second_of_saturating_activations_at_large_variance() -> None:
+    """ν = E[tanh'(√q z)²] = E[sech⁴(√q z)] → (4/3)/√(2πq) as q → ∞ (∫ sech⁴ = 4/3): the adaptive
+    quadrature must follow the narrow peak that fixed Gauss–Hermite nodes missed."""
+    from bounds import moments
+
+    for q in (50.0, 200.0, 1000.0):
+        assert moments.deriv_second("tanh", q) == pytest.approx(4.0 / 3.0 / math.sqrt(2 * math.pi * q), rel=0.02)
