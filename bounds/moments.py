@@ -14,33 +14,16 @@ with σ_q'(z) = √q σ'(√q z) and Parseval for σ_q'. It lets the bounds keep
 
 from __future__ import annotations
 
-import math
-from functools import lru_cache
-
 import numpy as np
-from scipy import integrate
 
 from eigennas.activations import (
-    GH_NODES,
     Activation,
-    Erf,
-    Identity,
-    LeakyReLU,
-    ReLU,
     hermite_coefficients,
     parse_activation,
     second_moment,
 )
 
 __all__ = ["mean", "second", "deriv_second", "hermite", "centered_tail", "ntk_tail"]
-
-
-def _gh(n: int = GH_NODES) -> tuple[np.ndarray, np.ndarray]:
-    z, w = np.polynomial.hermite_e.hermegauss(n)
-    return z, w / math.sqrt(2 * math.pi)
-
-
-_Z, _W = _gh()
 
 
 def hermite(act: Activation | str, r: int, q: float) -> np.ndarray:
@@ -58,35 +41,13 @@ def second(act: Activation | str, q: float) -> float:
     return float(second_moment(parse_activation(act), float(q)))
 
 
-@lru_cache(maxsize=4096)
-def _deriv_second(act: Activation, q: float) -> float:
-    if isinstance(act, ReLU):
-        return 0.5
-    if isinstance(act, LeakyReLU):
-        return 0.5 * (1.0 + act.slope**2)
-    if isinstance(act, Identity):
-        return 1.0
-    if isinstance(act, Erf):
-        # σ' = 2/√π e^{−x²}: E[σ'(√q z)²] = (4/π) E[e^{−2 q z²}] = (4/π)/√(1 + 4q)
-        return 4.0 / math.pi / math.sqrt(1.0 + 4.0 * q)
-    sq = math.sqrt(q)
-    # adaptive quadrature, split at the kinks and at 0: for a smooth saturating σ (tanh, sigmoid) at a
-    # large variance, σ'(√q z)² is a peak of width ≈ 1/√q around z = 0 that fixed Gauss–Hermite nodes
-    # miss (tanh at q = 54.6: GH gave 0.0578, the integral is 0.0718, below the true Θ_ii)
-    breaks = [-np.inf] + sorted({0.0, *(k / sq for k in act.kinks)}) + [np.inf]
-    phi = 1.0 / math.sqrt(2 * math.pi)
-
-    def f(t: float) -> float:
-        return float(act.derivative_numpy(np.array(sq * t))) ** 2 * phi * math.exp(-0.5 * t * t)
-
-    return float(sum(integrate.quad(f, a, b, epsabs=1e-14, epsrel=1e-12, limit=400)[0]
-                     for a, b in zip(breaks[:-1], breaks[1:])))
-
-
 def deriv_second(act: Activation | str, q: float) -> float:
-    """ν = E[σ'(√q z)²] (closed form for relu, leaky_relu, identity, erf; quadrature otherwise;
-    mixtures by quadrature of (Σ β_k σ_k')², split at the kinks)."""
-    return _deriv_second(parse_activation(act), float(q))
+    """ν = E[σ'(√q z)²]: the exact-kernel engine's value (``theory.dual.derivative_second_moments``:
+    closed forms for the relu family and erf, otherwise adaptive quadrature split at 0 and at the kinks,
+    mixtures as (Σ β_k σ_k')²), so the bounds and the exact kernels use one ν."""
+    from theory.dual import derivative_second_moments
+
+    return float(derivative_second_moments(act, np.array([float(q)]))[0])
 
 
 def centered_tail(act: Activation | str, r: int, q: float) -> float:

@@ -140,9 +140,12 @@ def _erf_dual(q1, q2, c, derivative: bool) -> np.ndarray:
 
 
 def _quad_split(f, act: Activation, sq: float) -> float:
-    """∫ f(t) φ(t) dt over ℝ split at the kinks of σ(√q t)."""
+    """∫ f(t) φ(t) dt over ℝ split at 0 and at the kinks of σ(√q t).
+
+    The split at 0 keeps the adaptive rule on the peak of width ≈ 1/√q that a saturating σ (tanh,
+    sigmoid) gives σ'(√q t)² at large q (tested against the limit (4/3)/√(2πq) for tanh)."""
     phi = 1.0 / math.sqrt(2 * math.pi)
-    breaks = [-np.inf] + sorted({k / sq for k in act.kinks}) + [np.inf]
+    breaks = [-np.inf] + sorted({0.0, *(k / sq for k in act.kinks)}) + [np.inf]
 
     def g(t: float) -> float:
         return f(t) * phi * math.exp(-0.5 * t * t)
