@@ -17,9 +17,12 @@ How the coefficients are obtained (``hermite_coefficients``):
   (Nguyen, Mondelli & Montúfar 2021), scaled by √q by homogeneity; leaky(a) = (1−a)·relu + a·x;
   erf(a z), a = √q: by Stein's lemma E[σ He_r] = E[σ^{(r)}], which for odd r is
   2a/√π · (1+2a²)^{−1/2} (r−2)!! (−2a²/(1+2a²))^{(r−1)/2}, and 0 for even r.
-* **Gauss–Hermite quadrature** (``GH_NODES`` nodes) for the smooth activations tanh, sigmoid,
-  swish and gelu; its accuracy (< 1e-10 for r ≤ 30, q ≤ 4) is asserted in the tests against
-  adaptive quadrature.
+* **quadrature** for the smooth activations tanh, sigmoid, swish and gelu (``smooth_rule``):
+  Gauss–Hermite (``GH_NODES`` nodes) for q ≤ ``GH_MAX_Q``; above it a composite Gauss–Legendre rule
+  whose panels follow both t and x = √q t, because σ(√q t) then changes on the scale 1/√q around 0
+  (tanh → sign, sigmoid → step, swish/gelu → relu), narrower than the Gauss–Hermite node spacing near
+  0 (≈ 0.2): fixed Gauss–Hermite gave 2.5 % error in E[tanh(√q z)²] at q = 200. Both are asserted in
+  the tests against adaptive quadrature up to q = 1e6.
 * **exact** for elu too: relu part plus α·E[(e^{√q z} − 1)1{z<0} h_r(z)], obtained by integration by
   parts (He_r φ = (−1)^r φ^{(r)}): I_r(c) = c I_{r−1} − He_{r−1}(0)φ(0), I_0 = e^{c²/2}Φ(−c).
   Gauss–Hermite would converge only algebraically at its kink.
@@ -50,6 +53,9 @@ __all__ = [
     "ACTIVATION_NAMES",
     "GH_NODES",
     "GH_MAX_ORDER",
+    "GH_MAX_Q",
+    "smooth_rule",
+    "gaussian_expectation",
     "Mixture",
     "parse_activation",
     "get_activation",
@@ -65,7 +71,20 @@ __all__ = [
 GH_NODES = 240
 #: Orders above this are set to 0 for quadrature-based (smooth) activations: the rule cannot
 #: resolve them, and for the smooth activations here Σ_{r > 160} μ_r² < 1e-8 for q ≤ 4 (tested via Parseval).
+#: At large q (σ_q close to a step or a relu) the tail is not small; ``theory.dual`` bounds it by Parseval.
 GH_MAX_ORDER = 160
+#: Largest variance q at which the smooth activations use Gauss–Hermite (error < 1e-15 there, tested);
+#: above it ``smooth_rule`` switches to the composite rule.
+GH_MAX_Q = 1.0
+#: Composite rule: panels of width COMPOSITE_DT in t on [−COMPOSITE_T, COMPOSITE_T] (φ underflows
+#: beyond), refined to width COMPOSITE_DX/√q in t where |√q t| ≤ COMPOSITE_X (beyond it the four
+#: smooth activations are constant or linear to double precision), COMPOSITE_ORDER Gauss–Legendre
+#: nodes per panel.
+COMPOSITE_T = 38.0
+COMPOSITE_DT = 0.25
+COMPOSITE_X = 40.0
+COMPOSITE_DX = 0.5
+COMPOSITE_ORDER = 16
 
 
 class ActivationError(ValueError):
@@ -574,6 +593,47 @@ def _gh_rule(n: int) -> tuple[np.ndarray, np.ndarray]:
     return z, w / math.sqrt(2 * math.pi)
 
 
+@lru_cache(maxsize=4096)
+def _composite_rule(q: float) -> tuple[np.ndarray, np.ndarray]:
+    breaks = np.arange(-COMPOSITE_T, COMPOSITE_T + COMPOSITE_DT / 2, COMPOSITE_DT)
+    sq = math.sqrt(q)
+    if COMPOSITE_DX / sq < COMPOSITE_DT:
+        x = np.arange(-COMPOSITE_X, COMPOSITE_X + COMPOSITE_DX / 2, COMPOSITE_DX) / sq
+        breaks = np.union1d(breaks[np.abs(breaks) > COMPOSITE_X / sq], x)
+    g, gw = np.polynomial.legendre.leggauss(COMPOSITE_ORDER)
+    a, b = breaks[:-1, None], breaks[1:, None]
+    t = ((a + b) / 2 + (b - a) / 2 * g).ravel()
+    w = ((b - a) / 2 * gw).ravel() * np.exp(-0.5 * t * t) / math.sqrt(2 * math.pi)
+    return t, w
+
+
+def smooth_rule(q: float) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes t and weights w with Σ_i w_i f(t_i) ≈ E[f(z)], z ~ N(0, 1), for f(t) = σ(√q t)·h_r(t) of
+    a smooth activation σ and r ≤ ``GH_MAX_ORDER``.
+
+    q ≤ ``GH_MAX_Q``: Gauss–Hermite with ``GH_NODES`` nodes (exact for polynomials of degree < 480).
+    Larger q: composite Gauss–Legendre with the weight φ(t) folded in, on panels of width 0.25 in t over
+    [−38, 38] and of width 0.5 in x = √q t where |x| ≤ 40, so both the Hermite polynomials (local
+    frequency ≈ √(2r) ≤ 18) and σ's transition of width 1/√q around 0 are resolved by every panel.
+    """
+    q = _check_q(q)
+    return _gh_rule(GH_NODES) if q <= GH_MAX_Q else _composite_rule(q)
+
+
+def gaussian_expectation(f, splits: Sequence[float] = ()) -> float:
+    """E[f(z)], z ~ N(0, 1), by adaptive quadrature (scipy ``quad``) on pieces split at 0 and at
+    ``splits`` (for σ(√q t): t = k/√q at the kinks k of σ). The split at 0 keeps the rule on the
+    1/√q-wide transition that saturating activations have there at large q."""
+    phi = 1.0 / math.sqrt(2 * math.pi)
+    breaks = [-np.inf] + sorted({0.0, *(float(k) for k in splits)}) + [np.inf]
+
+    def g(t: float) -> float:
+        return f(t) * phi * math.exp(-0.5 * t * t)
+
+    return float(sum(integrate.quad(g, a, b, epsabs=1e-14, epsrel=1e-13, limit=400)[0]
+                     for a, b in zip(breaks[:-1], breaks[1:])))
+
+
 def _check_r(r_max: int) -> int:
     if isinstance(r_max, bool) or not isinstance(r_max, (int, np.integer)):
         raise ActivationError(f"Hermite order must be an integer, got {r_max!r}")
@@ -590,14 +650,14 @@ def _check_q(q: float) -> float:
 
 
 def _numeric_coefficients(act: Activation, r_max: int, q: float) -> np.ndarray:
-    """Gauss–Hermite quadrature of μ_r for smooth activations (geometric convergence)."""
+    """Quadrature (``smooth_rule``) of μ_r for smooth activations."""
     if act.kinks:
         raise ActivationError(
             f"{act.token} is not smooth and has no closed-form Hermite coefficients; "
             "Gauss–Hermite quadrature would be inaccurate"
         )
     sq = math.sqrt(q)
-    z, w = _gh_rule(GH_NODES)
+    z, w = smooth_rule(q)
     r_eff = min(r_max, GH_MAX_ORDER)
     out = np.zeros(r_max + 1)
     out[: r_eff + 1] = normalized_hermite(r_eff, z) @ (w * act.numpy(sq * z))
@@ -663,7 +723,8 @@ def derivative_hermite_coefficients(act: str | Activation, r_max: int, q: float 
 def _second_moment_cached(act: Activation, q: float) -> float:
     """Closed forms: relu q/2; leaky q(1+a²)/2; identity q; erf (2/π)asin(2q/(1+2q)); elu
     q/2 + α²(e^{2q}Φ(−2√q) − 2e^{q/2}Φ(−√q) + 1/2); mixtures and smooth activations by
-    Gauss–Hermite quadrature of σ² directly (not via the Hermite series)."""
+    adaptive quadrature of σ² directly (``gaussian_expectation``, split at 0 and at the kinks; not via
+    the Hermite series)."""
     sq = math.sqrt(q)
     if isinstance(act, ReLU):
         return q / 2.0
@@ -677,18 +738,7 @@ def _second_moment_cached(act: Activation, q: float) -> float:
         # e^{2q}Φ(−2√q) = erfcx(√(2q))/2 and e^{q/2}Φ(−√q) = erfcx(√(q/2))/2 (no overflow for large q)
         neg = 0.5 * special.erfcx(math.sqrt(2 * q)) - special.erfcx(math.sqrt(q / 2)) + 0.5
         return q / 2.0 + act.alpha**2 * neg
-    if act.kinks:
-        # piecewise smooth (mixtures with relu-like parts): adaptive quadrature split at the kinks
-        phi = 1.0 / math.sqrt(2 * math.pi)
-        breaks = [-np.inf] + [k / sq for k in act.kinks] + [np.inf]
-
-        def f(t: float) -> float:
-            return float(act.numpy(np.array(sq * t))) ** 2 * phi * math.exp(-0.5 * t * t)
-
-        pieces = zip(breaks[:-1], breaks[1:])
-        return float(sum(integrate.quad(f, a, b, epsabs=1e-14, epsrel=1e-13, limit=400)[0] for a, b in pieces))
-    z, w = _gh_rule(GH_NODES)
-    return float(w @ act.numpy(sq * z) ** 2)
+    return gaussian_expectation(lambda t: float(act.numpy(np.array(sq * t))) ** 2, [k / sq for k in act.kinks])
 
 
 def second_moment(act: str | Activation, q: float = 1.0) -> float:

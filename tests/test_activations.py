@@ -81,6 +81,43 @@ def test_parseval(name, q):
     assert abs(float(np.sum(mu**2)) - second_moment(name, q)) < 1e-6
 
 
+SATURATING = ["tanh", "sigmoid", "swish", "gelu"]
+
+
+@pytest.mark.parametrize("name", SATURATING)
+@pytest.mark.parametrize("q", [54.6, 1e6])
+def test_smooth_coefficients_at_large_variance(name, q):
+    """At large q, σ(√q t) turns from −1 to 1 (or 0 to 1, or bends like relu) within |t| ≲ 1/√q, narrower
+    than the Gauss–Hermite node spacing near 0: fixed Gauss–Hermite gave errors of 3e-4 in μ_r of tanh
+    at q = 54.6 and 2e-2 for gelu at q = 1e3. Reference: adaptive quadrature split at 0, ±1/√q, ±10/√q,
+    ±40/√q; for sigmoid at q = 1e6 also Stein: μ_1 = √q E[s'(√q z)] = φ(0)(1 − π²/(6q)) + O(q⁻²)
+    (the logistic density has variance π²/3)."""
+    act = parse_activation(name)
+    sq = math.sqrt(q)
+    mu = hermite_coefficients(act, 160, q)
+    for r in (1, 2, 40, 160):
+
+        def f(t, r=r):
+            return float(act.numpy(np.array(sq * t))) * float(normalized_hermite(r, np.array(t))[r]) * math.exp(
+                -t * t / 2) / math.sqrt(2 * math.pi)
+
+        pts = sorted({-30.0, 30.0, 0.0, *(s * k / sq for k in (1, 10, 40) for s in (-1, 1))})
+        ref = sum(integrate.quad(f, a, b, epsabs=1e-15, epsrel=1e-12, limit=2000)[0] for a, b in zip(pts[:-1], pts[1:]))
+        assert mu[r] == pytest.approx(ref, abs=1e-11), (name, q, r)
+    if name == "sigmoid" and q == 1e6:
+        assert mu[1] == pytest.approx((1 - math.pi**2 / (6 * q)) / math.sqrt(2 * math.pi), abs=1e-11)
+
+
+@pytest.mark.parametrize("q", [1e2, 1e4, 1e6])
+def test_second_moment_of_saturating_activations_against_asymptotes(q):
+    """E[tanh(√q z)²] = 1 − 2/√(2πq) + O(q^{-3/2}) (∫(tanh² − 1) = −2) and E[sigmoid(√q z)²] =
+    1/2 − 1/√(2πq) + O(q^{-3/2}) (∫(s² − 1{x>0}) dx = −2∫_0^∞ s(1 − s) dx = −1); fixed Gauss–Hermite
+    was 2.5 % off for tanh at q = 200."""
+    c = 1.0 / math.sqrt(2 * math.pi * q)
+    assert second_moment("tanh", q) == pytest.approx(1 - 2 * c, abs=2 * q**-1.5)
+    assert second_moment("sigmoid", q) == pytest.approx(0.5 - c, abs=2 * q**-1.5)
+
+
 def test_second_moment_independent():
     for name in ALL:
         act = parse_activation(name)

@@ -29,8 +29,9 @@ Methods
   this bound is ≤ ``MEHLER_TOL`` times the diagonal scale, and the bound actually achieved is
   returned with the value (``DualResult.error_bound``). Derivative duals use the Stein coefficients
   ν_r(σ'_q) = √(r+1) μ_{r+1}(σ_q)/√q and the same bound with E[σ'(√q z)²].
-  For smooth activations μ_r is computed by Gauss–Hermite quadrature (``eigennas.activations``) and
-  orders above ``GH_MAX_ORDER`` are not resolved: the tail bound accounts for that.
+  For smooth activations μ_r is computed by quadrature (``eigennas.activations.smooth_rule``:
+  Gauss–Hermite, or a composite rule at large q) and orders above ``GH_MAX_ORDER`` are not resolved:
+  the tail bound accounts for that.
 * the **diagonal** (same sample on both sides, c = q1 = q2) is always exact: 1-D adaptive quadrature
   of σ² and σ'² (split at kinks) or closed forms, never the series.
 
@@ -48,21 +49,22 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-from scipy import integrate
 
 from eigennas.activations import (
     GH_MAX_ORDER,
-    GH_NODES,
+    GH_MAX_Q,
     Activation,
     Erf,
     Identity,
     LeakyReLU,
     Mixture,
     ReLU,
+    gaussian_expectation,
     hermite_coefficients,
     normalized_hermite,
     parse_activation,
     second_moment,
+    smooth_rule,
 )
 
 __all__ = [
@@ -139,21 +141,6 @@ def _erf_dual(q1, q2, c, derivative: bool) -> np.ndarray:
 # 1-D quantities, exact
 
 
-def _quad_split(f, act: Activation, sq: float) -> float:
-    """∫ f(t) φ(t) dt over ℝ split at 0 and at the kinks of σ(√q t).
-
-    The split at 0 keeps the adaptive rule on the peak of width ≈ 1/√q that a saturating σ (tanh,
-    sigmoid) gives σ'(√q t)² at large q (tested against the limit (4/3)/√(2πq) for tanh)."""
-    phi = 1.0 / math.sqrt(2 * math.pi)
-    breaks = [-np.inf] + sorted({0.0, *(k / sq for k in act.kinks)}) + [np.inf]
-
-    def g(t: float) -> float:
-        return f(t) * phi * math.exp(-0.5 * t * t)
-
-    return float(sum(integrate.quad(g, a, b, epsabs=1e-14, epsrel=1e-13, limit=400)[0]
-                     for a, b in zip(breaks[:-1], breaks[1:])))
-
-
 @lru_cache(maxsize=65536)
 def _deriv_second_moment(act: Activation, q: float) -> float:
     """E[σ'(√q z)²] by adaptive quadrature split at kinks (closed forms for the relu family, erf)."""
@@ -164,24 +151,19 @@ def _deriv_second_moment(act: Activation, q: float) -> float:
     if isinstance(act, Erf):
         return 4.0 / math.pi / math.sqrt(1.0 + 4.0 * q)
     sq = math.sqrt(q)
-    return _quad_split(lambda t: float(act.derivative_numpy(np.array(sq * t))) ** 2, act, sq)
+    return gaussian_expectation(lambda t: float(act.derivative_numpy(np.array(sq * t))) ** 2,
+                                [k / sq for k in act.kinks])
 
 
 @lru_cache(maxsize=65536)
 def _cross_second_moment(a1: Activation, a2: Activation, q1: float, q2: float, derivative: bool) -> float:
-    """E[σ(√q1 z) τ(√q2 z)] (the ρ = 1 value; derivatives if asked) by split adaptive quadrature."""
+    """E[σ(√q1 z) τ(√q2 z)] (the ρ = 1 value; derivatives if asked) by adaptive quadrature split at 0
+    and at the kinks of both (``eigennas.activations.gaussian_expectation``)."""
     s1, s2 = math.sqrt(q1), math.sqrt(q2)
     f1 = a1.derivative_numpy if derivative else a1.numpy
     f2 = a2.derivative_numpy if derivative else a2.numpy
-    kinks = sorted({k / s1 for k in a1.kinks} | {k / s2 for k in a2.kinks})
-    phi = 1.0 / math.sqrt(2 * math.pi)
-    breaks = [-np.inf] + kinks + [np.inf]
-
-    def g(t: float) -> float:
-        return float(f1(np.array(s1 * t))) * float(f2(np.array(s2 * t))) * phi * math.exp(-0.5 * t * t)
-
-    return float(sum(integrate.quad(g, a, b, epsabs=1e-14, epsrel=1e-13, limit=400)[0]
-                     for a, b in zip(breaks[:-1], breaks[1:])))
+    kinks = [k / s1 for k in a1.kinks] + [k / s2 for k in a2.kinks]
+    return gaussian_expectation(lambda t: float(f1(np.array(s1 * t))) * float(f2(np.array(s2 * t))), kinks)
 
 
 def _unique(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -229,22 +211,26 @@ def _max_order(act: Activation) -> int:
 
 @lru_cache(maxsize=8)
 def _gh_hermite(r: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The Gauss–Hermite rule of ``eigennas.activations`` (GH_NODES nodes, weights for N(0,1)) and
-    h_0..h_r at its nodes."""
-    z, w = np.polynomial.hermite_e.hermegauss(GH_NODES)
-    return z, w / math.sqrt(2 * math.pi), normalized_hermite(r, z)
+    """The Gauss–Hermite rule of ``eigennas.activations`` (q ≤ GH_MAX_Q) and h_0..h_r at its nodes."""
+    z, w = smooth_rule(GH_MAX_Q)
+    return z, w, normalized_hermite(r, z)
 
 
 def _mu_matrix(act: Activation, q_unique: np.ndarray, r_max: int) -> np.ndarray:
-    """(len(q_unique), r_max+1) μ_r(σ_q). Smooth activations: the same Gauss–Hermite rule as
-    ``hermite_coefficients`` (orders above GH_MAX_ORDER set to 0, even orders of odd σ set to 0),
-    vectorized over q; others: ``hermite_coefficients`` per q (closed forms)."""
+    """(len(q_unique), r_max+1) μ_r(σ_q). Smooth activations: the rule of ``hermite_coefficients``
+    (``smooth_rule``: Gauss–Hermite vectorized over the q ≤ GH_MAX_Q, the composite rule per larger q;
+    orders above GH_MAX_ORDER set to 0, even orders of odd σ set to 0); others: ``hermite_coefficients``
+    per q (closed forms)."""
     if act.is_exact or act.kinks or isinstance(act, Mixture):
         return np.array([hermite_coefficients(act, r_max, float(q)) for q in q_unique])
     r_eff = min(r_max, GH_MAX_ORDER)
-    z, w, H = _gh_hermite(r_eff)
     out = np.zeros((len(q_unique), r_max + 1))
-    out[:, : r_eff + 1] = (act.numpy(np.sqrt(q_unique)[:, None] * z[None, :]) * w) @ H.T
+    small = q_unique <= GH_MAX_Q
+    if small.any():
+        z, w, H = _gh_hermite(r_eff)
+        out[small, : r_eff + 1] = (act.numpy(np.sqrt(q_unique[small])[:, None] * z[None, :]) * w) @ H.T
+    for i in np.flatnonzero(~small):
+        out[i, : r_eff + 1] = hermite_coefficients(act, r_eff, float(q_unique[i]))
     if act.is_odd:
         out[:, 0::2] = 0.0
     return out
