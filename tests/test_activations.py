@@ -13,6 +13,7 @@ from scipy import integrate
 
 from eigennas.activations import (
     ACTIVATION_NAMES,
+    GH_MAX_ORDER,
     ActivationError,
     Mixture,
     default_weight_variance,
@@ -22,6 +23,7 @@ from eigennas.activations import (
     normalized_hermite,
     parse_activation,
     second_moment,
+    smooth_rule,
 )
 
 # NOTES.md §4: μ_0..μ_6 and E[σ²] at q = 1
@@ -106,6 +108,15 @@ def test_smooth_coefficients_at_large_variance(name, q):
         assert mu[r] == pytest.approx(ref, abs=1e-11), (name, q, r)
     if name == "sigmoid" and q == 1e6:
         assert mu[1] == pytest.approx((1 - math.pi**2 / (6 * q)) / math.sqrt(2 * math.pi), abs=1e-11)
+
+
+@pytest.mark.parametrize("q", [0.5, 1.0, 1.01, 4.0, 1e3, 1e8])
+def test_smooth_rule_integrates_hermite_products_exactly(q):
+    """Both rules of ``smooth_rule`` (Gauss–Hermite below GH_MAX_Q, composite above) reproduce the
+    orthonormality E[h_r(z) h_s(z)] = δ_rs for all r, s ≤ GH_MAX_ORDER."""
+    t, w = smooth_rule(q)
+    H = normalized_hermite(GH_MAX_ORDER, t)
+    np.testing.assert_allclose((H * w) @ H.T, np.eye(GH_MAX_ORDER + 1), atol=1e-13)
 
 
 @pytest.mark.parametrize("q", [1e2, 1e4, 1e6])
