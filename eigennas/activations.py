@@ -39,7 +39,7 @@ from __future__ import annotations
 import math
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -73,8 +73,9 @@ GH_NODES = 240
 #: resolve them, and for the smooth activations here Σ_{r > 160} μ_r² < 1e-8 for q ≤ 4 (tested via Parseval).
 #: At large q (σ_q close to a step or a relu) the tail is not small; ``theory.dual`` bounds it by Parseval.
 GH_MAX_ORDER = 160
-#: Largest variance q at which the smooth activations use Gauss–Hermite (error < 1e-15 there, tested);
-#: above it ``smooth_rule`` switches to the composite rule.
+#: Largest variance q at which the smooth activations use Gauss–Hermite (measured: E[σ²] and μ_0..μ_6
+#: within 3e-16 of adaptive quadrature at q = 1, 1e-10 at q = 4); above it ``smooth_rule`` switches to
+#: the composite rule.
 GH_MAX_Q = 1.0
 #: Composite rule: panels of width COMPOSITE_DT in t on [−COMPOSITE_T, COMPOSITE_T] (|h_r φ| < 1e-100
 #: beyond, r ≤ 160), refined to width COMPOSITE_DX/√q in t where |√q t| ≤ COMPOSITE_X (beyond it the
@@ -622,7 +623,7 @@ def smooth_rule(q: float) -> tuple[np.ndarray, np.ndarray]:
     return _gh_rule(GH_NODES) if q <= GH_MAX_Q else _composite_rule(q)
 
 
-def gaussian_expectation(f, splits: Sequence[float] = ()) -> float:
+def gaussian_expectation(f: Callable[[float], float], splits: Sequence[float] = ()) -> float:
     """E[f(z)], z ~ N(0, 1), by adaptive quadrature (scipy ``quad``) on pieces split at 0 and at
     ``splits`` (for σ(√q t): t = k/√q at the kinks k of σ). The split at 0 keeps the rule on the
     1/√q-wide transition that saturating activations have there at large q."""
