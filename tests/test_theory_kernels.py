@@ -206,3 +206,26 @@ def test_large_variances_are_handled_or_refused() -> None:
     assert np.all(np.isfinite(p.ntk)) and 0 < p.relative_error_bound < 1e-2
     with pytest.raises(FloatingPointError, match="overflow"):
         kernel_pieces("|dense_relu~0|+|1e200*skip_connect~1|", X)
+
+
+def test_warns_when_the_dual_series_is_truncated_at_large_variance() -> None:
+    """Skips summing into a tanh edge raise its pre-activation variance to 54.6, where the Mehler series
+    of tanh cannot reach MEHLER_TOL within GH_MAX_ORDER orders: the kernel is returned with a warning
+    naming the edge and the bound; at unit variance no warning."""
+    import warnings
+
+    import theory
+
+    arch = Arch.from_edges([
+        (0, 1, "dense_relu"), (0, 1, "skip_connect"), (1, 2, "dense_relu"), (1, 2, "skip_connect"),
+        (1, 3, "skip_connect"), (2, 3, "dense_relu"), (2, 3, "skip_connect"), (3, 4, "dense_relu"),
+        (4, 5, "dense_tanh"),
+    ])
+    with pytest.warns(RuntimeWarning, match=r"edge 4->5 tanh at pre-activation variance up to 54\.6"):
+        kp = theory.kernel_pieces(arch, np.array([[-1.0, 1.0], [1.0, -1.0]]))
+    assert kp.relative_error_bound > theory.kernels.ACCURACY_WARNING
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        kp = theory.kernel_pieces("|dense_tanh~0|+|dense_tanh~1|+|skip_connect~1|dense_sigmoid~2|",
+                                  theory.sphere_data(20, 8, seed=0))
+    assert kp.relative_error_bound < theory.kernels.ACCURACY_WARNING

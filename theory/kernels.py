@@ -58,6 +58,7 @@ operation is vectorized over the N² pairs.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -68,7 +69,12 @@ from eigennas.space import Arch, ArchError, Edge
 from .data import check_inputs, check_memory
 from .dual import dual, dual_derivative, gaussian_mean
 
-__all__ = ["EdgePieces", "KernelPieces", "kernel_pieces", "INPUT", "READOUT", "parse_fc_arch"]
+__all__ = ["EdgePieces", "KernelPieces", "kernel_pieces", "INPUT", "READOUT", "parse_fc_arch", "ACCURACY_WARNING"]
+
+#: ``kernel_pieces`` warns when an edge's dual-activation truncation bound exceeds this fraction of its
+#: largest feature-kernel diagonal (smooth saturating σ at large pre-activation variance, where the
+#: Mehler series in ``theory.dual`` cannot reach ``MEHLER_TOL`` within ``GH_MAX_ORDER`` orders).
+ACCURACY_WARNING = 1e-6
 
 #: Key of the input feature X0 in ``KernelPieces.forward_coef``.
 INPUT = "x"
@@ -226,7 +232,29 @@ def kernel_pieces(arch: Arch | str, X, normalize: bool = False, max_bytes: int |
     check_memory(N, 2 * (a.n_nodes + 1) + 6 * n_dense + 4, max_bytes)
     X = check_inputs(X, normalize=normalize)
     with np.errstate(over="ignore", invalid="ignore"):  # overflow is detected and reported below
-        return _compute(a, X, live, active)
+        kp = _compute(a, X, live, active)
+    _warn_if_truncated(kp)
+    return kp
+
+
+def _warn_if_truncated(kp: KernelPieces) -> None:
+    """RuntimeWarning naming the edges whose dual activations carry a relative truncation bound above
+    ``ACCURACY_WARNING`` (the kernel is still returned; ``KernelPieces.relative_error_bound`` has it)."""
+    bad = [e for e in kp.edges if e.relative_error_bound > ACCURACY_WARNING]
+    if not bad:
+        return
+    parts = ", ".join(
+        f"edge {e.src}->{e.dst} {e.activation.token} at pre-activation variance up to "
+        f"{float(np.max(np.diag(e.pre_kernel))):.3g}: {e.relative_error_bound:.1e}"
+        for e in bad
+    )
+    warnings.warn(
+        f"exact kernel of {kp.arch}: dual-activation series truncated, relative error per entry bounded by "
+        f"{parts} (KernelPieces.relative_error_bound); saturating activations at large variance approach "
+        "a step (tanh, sigmoid) or a relu (gelu, swish), whose Hermite series converge slowly",
+        RuntimeWarning,
+        stacklevel=3,
+    )
 
 
 def _compute(a: Arch, X: np.ndarray, live: frozenset[int], active: list[tuple[int, Edge]]) -> KernelPieces:
