@@ -74,6 +74,28 @@ def test_dual_matches_2d_quadrature_all_points(act: str, derivative: bool) -> No
     check_points(act, derivative, POINTS)
 
 
+@pytest.mark.parametrize("act", ["tanh", "mix(0.5*relu,0.5*tanh)"])
+def test_truncation_bound_holds_and_shrinks_with_the_correlation(act: str) -> None:
+    """At q = 100 the Mehler series of tanh stays truncated (order 160). The reported bound
+    ρ_max^{R+1} √(T₁T₂) must cover the actual error against nested quadrature, be nearly attained
+    close to ρ = 1 (the error is not far below it), and shrink with |ρ|: at ρ = 0.9 the series reaches
+    MEHLER_TOL; at ρ = 1 (a sample against itself, off the declared diagonal) it is the plain
+    Cauchy–Schwarz tail. A 2×2 kernel with ``same`` uses only the off-diagonal |ρ|."""
+    q = 100.0
+    bound_at_one = dual(act, np.array([q]), np.array([q]), np.array([[q]])).error_bound
+    assert bound_at_one > 1e-3
+    for rho in (0.9, 0.99):
+        res = dual(act, np.array([q]), np.array([q]), np.array([[rho * q]]))
+        err = abs(res.value[0, 0] - reference(act, q, q, rho * q, False))
+        assert err <= res.error_bound + 1e-10, (rho, err, res.error_bound)
+        assert res.error_bound <= rho ** 100 * bound_at_one
+        if rho == 0.99:
+            assert err > 0.1 * res.error_bound  # the bound is nearly attained there
+    K = q * np.array([[1.0, 0.9], [0.9, 1.0]])
+    assert dual(act, np.diag(K), np.diag(K), K, same=True).error_bound < 1e-9 * q
+    assert dual(act, np.diag(K), np.diag(K), K).error_bound == pytest.approx(bound_at_one)
+
+
 def gauss_1d(f) -> float:
     """E[f(z)], z ~ N(0, 1), by adaptive quadrature split at 0 (where the kinks are)."""
     return sum(integrate.quad(lambda t: f(t) * PHI * math.exp(-t * t / 2), lo, hi, epsabs=1e-13)[0]

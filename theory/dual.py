@@ -24,10 +24,11 @@ Methods
       E[σ(u) τ(v)] = Σ_r μ_r(σ_{q1}) μ_r(τ_{q2}) ρ^r,
 
   truncated at order R. By Cauchy–Schwarz the truncation error of every entry is bounded by
-  √(T_σ(q1, R) · T_τ(q2, R)) with the Parseval tail T_σ(q, R) = E[σ(√q z)²] − Σ_{r≤R} μ_r(σ_q)²,
-  computed exactly from the 1-D second moment; R is increased (up to ``MEHLER_MAX_ORDER``) until
-  this bound is ≤ ``MEHLER_TOL`` times the diagonal scale, and the bound actually achieved is
-  returned with the value (``DualResult.error_bound``). Derivative duals use the Stein coefficients
+  ρ_max^{R+1} √(T_σ(q1, R) · T_τ(q2, R)) with the Parseval tail T_σ(q, R) = E[σ(√q z)²] − Σ_{r≤R} μ_r(σ_q)²,
+  computed exactly from the 1-D second moment, and ρ_max the largest |ρ| among the entries the series
+  evaluates (off the diagonal when ``same``: the diagonal is exact, below); R is increased (up to
+  ``MEHLER_MAX_ORDER``) until this bound is ≤ ``MEHLER_TOL`` times the diagonal scale, and the bound
+  actually achieved is returned with the value (``DualResult.error_bound``). Derivative duals use the Stein coefficients
   ν_r(σ'_q) = √(r+1) μ_{r+1}(σ_q)/√q and the same bound with E[σ'(√q z)²].
   For smooth activations μ_r is computed by quadrature (``eigennas.activations.smooth_rule``:
   Gauss–Hermite, or a composite rule at large q) and orders above ``GH_MAX_ORDER`` are not resolved:
@@ -254,8 +255,12 @@ def _trusted(A: np.ndarray, e: np.ndarray) -> np.ndarray:
     return A[:, : max(n_ok, 1)]
 
 
-def _mehler_pair(a1: Activation, a2: Activation, q1, q2, c, derivative: bool) -> tuple[np.ndarray, float]:
-    """Σ_r μ_r(a1_{q1}) μ_r(a2_{q2}) ρ^r with an adaptive order and its Cauchy–Schwarz tail bound."""
+def _mehler_pair(a1: Activation, a2: Activation, q1, q2, c, derivative: bool,
+                 rho_max: float = 1.0) -> tuple[np.ndarray, float]:
+    """Σ_r μ_r(a1_{q1}) μ_r(a2_{q2}) ρ^r with an adaptive order R and its tail bound
+
+        |Σ_{r>R} μ_r ν_r ρ^r| ≤ ρ_max^{R+1} √(T_1 T_2)   (Cauchy–Schwarz, |ρ| ≤ ρ_max on every entry used).
+    """
     u1, i1 = _unique(q1)
     u2, i2 = _unique(q2)
     mom = derivative_second_moments if derivative else second_moments
@@ -270,7 +275,7 @@ def _mehler_pair(a1: Activation, a2: Activation, q1, q2, c, derivative: bool) ->
         A1, A2 = A1[:, : r_eff + 1], A2[:, : r_eff + 1]
         t1 = np.clip(e1 - (A1**2).sum(1), 0.0, None)
         t2 = np.clip(e2 - (A2**2).sum(1), 0.0, None)
-        bound = float(np.sqrt(t1.max() * t2.max()))
+        bound = rho_max ** (r_eff + 1) * float(np.sqrt(t1.max() * t2.max()))
         scale = float(np.sqrt(e1.max() * e2.max()))
         if bound <= MEHLER_TOL * max(scale, 1e-300) or r >= r_cap or r_eff < r:
             break
@@ -302,13 +307,14 @@ def _components(act: Activation) -> list[tuple[float, Activation]]:
     return [(1.0, act)]
 
 
-def _pair_dual(a1: Activation, a2: Activation, q1, q2, c, derivative: bool) -> tuple[np.ndarray, float]:
+def _pair_dual(a1: Activation, a2: Activation, q1, q2, c, derivative: bool,
+               rho_max: float = 1.0) -> tuple[np.ndarray, float]:
     f1, f2 = _linear_relu(a1), _linear_relu(a2)
     if f1 is not None and f2 is not None:
         return _family_dual(f1, f2, q1, q2, c, derivative), 0.0
     if isinstance(a1, Erf) and isinstance(a2, Erf):
         return _erf_dual(q1, q2, c, derivative), 0.0
-    return _mehler_pair(a1, a2, q1, q2, c, derivative)
+    return _mehler_pair(a1, a2, q1, q2, c, derivative, rho_max)
 
 
 def _dual(act, q1, q2, c, derivative: bool, same: bool) -> DualResult:
@@ -320,17 +326,21 @@ def _dual(act, q1, q2, c, derivative: bool, same: bool) -> DualResult:
         raise ValueError(f"covariance has shape {c.shape}, expected {(q1.size, q2.size)} from the variances")
     if np.any(q1 <= 0) or np.any(q2 <= 0) or not (np.all(np.isfinite(q1)) and np.all(np.isfinite(q2))):
         raise ValueError("pre-activation variances must be positive and finite")
+    if same and q1.size != q2.size:
+        raise ValueError("same=True needs a square covariance")
+    rho_abs = np.abs(_rho(q1, q2, c)[0])
+    if same:  # the diagonal is replaced by the exact second moment below: only |ρ| off it matters
+        np.fill_diagonal(rho_abs, 0.0)
+    rho_max = float(rho_abs.max()) if rho_abs.size else 0.0
     comps = _components(act)
     total = np.zeros_like(c)
     bound = 0.0
     for w1, s1 in comps:
         for w2, s2 in comps:
-            val, b = _pair_dual(s1, s2, q1, q2, c, derivative)
+            val, b = _pair_dual(s1, s2, q1, q2, c, derivative, rho_max)
             total += (w1 * w2) * val
             bound += abs(w1 * w2) * b
     if same:
-        if q1.size != q2.size:
-            raise ValueError("same=True needs a square covariance")
         diag = derivative_second_moments(act, q1) if derivative else second_moments(act, q1)
         np.fill_diagonal(total, diag)
     return DualResult(total, bound)
