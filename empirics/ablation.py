@@ -8,7 +8,9 @@ Connection Search*, NeurIPS 2022) ranks a cell by λ_min(K) of the empirical NTK
 which leaves free choices that the paper does not pin down. A :class:`Variant` fixes each of them:
 
 * ``C``, ``N``: network width and cells per stage (NATS-Bench: 16, 5; reduced: 8, 1).
-* ``bn``: BatchNorm in ``train`` mode (batch statistics couple the samples, TE-NAS) or ``eval``.
+* ``bn``: BatchNorm in ``train`` mode (batch statistics couple the samples, TE-NAS), ``eval`` (running
+  statistics: the identity at initialization) or ``decoupled`` (the batch statistics held constant: no
+  coupling through them; ``empirics.batchnorm``).
 * ``output``: ``sum`` (f = Σ_c f_c, a B×B kernel), ``class:rand`` (one class c drawn from the score
   seed), ``class:k``, ``full`` (all logits, (B·C)×(B·C)), ``trace`` ((1/C) Σ_c K_c, the mean of the
   per-class blocks).
@@ -65,6 +67,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from empirics.batchnorm import BN_MODES
 from empirics.benchmark import DATASETS, Benchmark, canonical_dataset
 from empirics.cache import ScoreCache, options_fingerprint, record_key
 from empirics.spectrum import NORMALIZATIONS, normalized_value, spectrum_stats
@@ -125,8 +128,8 @@ class Variant:
     def __post_init__(self) -> None:
         if self.kind not in ("eigen", "theory", "params"):
             raise AblationError(f"kind must be eigen, theory or params, got {self.kind!r}")
-        if self.bn not in ("train", "eval"):
-            raise AblationError(f"bn must be train or eval, got {self.bn!r}")
+        if self.bn not in BN_MODES:
+            raise AblationError(f"bn must be one of {', '.join(BN_MODES)}, got {self.bn!r}")
         out = self.output
         if not (out in OUTPUTS or (out.startswith("class:") and out[6:].isdigit())):
             raise AblationError(f"output must be one of {OUTPUTS} or class:k, got {out!r}")
@@ -224,7 +227,7 @@ GRIDS: dict[str, Callable[[], list[Variant]]] = {
         Variant(),
         {
             "normalize": ["trace", "lmax", "params", "log", "cond"],
-            "bn": ["eval"],
+            "bn": ["eval", "decoupled"],
             "output": ["class:rand", "trace", "full"],
             "batch_size": [32, 64],
             "images": ["gaussian"],

@@ -17,7 +17,9 @@ Registry (``get_score(name, **options)``, ``SCORES``):
   the (N·C)×(N·C) kernel of all logits, ``'trace'`` (1/C)Σ_c K_c, ``'class:k'`` logit k only
   (kernel by ``empirics.ntk.empirical_ntk``, parameters = the ``weight`` tensors). ``bn='train'``
   forwards the whole batch with BatchNorm in training mode (batch statistics couple the samples, as
-  TE-NAS does), ``bn='eval'`` uses the running statistics (identity at init). ``seeds``
+  TE-NAS does), ``bn='eval'`` uses the running statistics (identity at init), ``bn='decoupled'`` the
+  batch statistics held constant (same forward pass as train, per-sample Jacobian rows;
+  ``empirics.batchnorm``). ``seeds``
   initializations are averaged (mean of the per-initialization values); the eigensolve is in float64.
   ``normalize`` (``empirics.spectrum.normalized_value``): 'none'/'raw' λ_min | 'trace' N·λ_min/tr K
   | 'lmax' λ_min/λ_max | 'params' λ_min/P | 'log' log λ_min | 'cond' −λ_max/λ_min.
@@ -271,13 +273,14 @@ def _eigvalsh(K: torch.Tensor) -> np.ndarray:
     return np.linalg.eigvalsh(Kn)
 
 
-def _set_bn_mode(model: nn.Module, bn: str) -> None:
-    if bn == "train":
-        model.train()
-    elif bn == "eval":
-        model.eval()
-    else:
-        raise ScoreError(f"bn must be 'train' or 'eval', got {bn!r}")
+def _set_bn_mode(model: nn.Module, bn: str, images: torch.Tensor | None) -> None:
+    """``empirics.batchnorm.set_bn_mode`` with its errors as ``ScoreError``."""
+    from empirics.batchnorm import BatchNormModeError, set_bn_mode
+
+    try:
+        set_bn_mode(model, bn, images)
+    except BatchNormModeError as e:
+        raise ScoreError(str(e)) from None
 
 
 @register_score
@@ -300,14 +303,15 @@ class EigenScore(Score):
     }
 
     def _check(self) -> None:
+        from empirics.batchnorm import BN_MODES
         from empirics.spectrum import NORMALIZATIONS
 
         o = self.options
         out = str(o["output"])
         if not (out in ("sum", "full", "trace") or (out.startswith("class:") and out[6:].isdigit())):
             raise ScoreError(f"eigen: output must be 'sum', 'full', 'trace' or 'class:k', got {out!r}")
-        if o["bn"] not in ("train", "eval"):
-            raise ScoreError(f"eigen: bn must be 'train' or 'eval', got {o['bn']!r}")
+        if o["bn"] not in BN_MODES:
+            raise ScoreError(f"eigen: bn must be one of {', '.join(BN_MODES)}, got {o['bn']!r}")
         if o["normalize"] not in ("none", *NORMALIZATIONS):
             raise ScoreError(
                 f"eigen: normalize must be one of {', '.join(NORMALIZATIONS)} ('none' = 'raw'), got {o['normalize']!r}"
@@ -323,7 +327,7 @@ class EigenScore(Score):
         self, arch: str, images: torch.Tensor, seed: int, num_classes: int, k: int
     ) -> tuple[torch.Tensor, int]:
         model = self.build(arch, num_classes, _init_seed(seed, k))
-        _set_bn_mode(model, self.options["bn"])
+        _set_bn_mode(model, self.options["bn"], images)
         P = sum(p.numel() for p in model.parameters() if p.requires_grad)
         return _ntk(model, images, self.options["output"]), P
 
@@ -376,7 +380,7 @@ class NaswotScore(Score):
 
     def _score(self, arch, images, labels, seed, num_classes):  # type: ignore[override]
         model = self.build(arch, num_classes, _init_seed(seed, 0))
-        _set_bn_mode(model, self.options["bn"])
+        _set_bn_mode(model, self.options["bn"], images)
         n = len(images)
         K = torch.zeros(n, n, dtype=torch.float64)
 
@@ -441,7 +445,7 @@ class GradNormScore(Score):
         if labels is None:
             raise ScoreError("grad_norm needs labels")
         model = self.build(arch, num_classes, _init_seed(seed, 0))
-        _set_bn_mode(model, self.options["bn"])
+        _set_bn_mode(model, self.options["bn"], images)
         model.zero_grad()
         out = model(images)
         if isinstance(out, (tuple, list)):

@@ -153,7 +153,7 @@ def test_full_and_trace_share_one_jacobian(bench, batch, tmp_path):
     """output=full and output=trace come from one full Jacobian; both equal the direct computations,
     and the sum-of-logits kernel equals the block sums of the full kernel (an independent check)."""
     from empirics.ntk import empirical_ntk
-    from empirics.scores import _eigvalsh, _init_seed, _set_bn_mode, get_score
+    from empirics.scores import _eigvalsh, _init_seed, get_score
 
     i = bench.index(ARCH1)
     arch = representatives(bench, "canonical")[class_key(bench.arch(i), "canonical", bench)]
@@ -165,7 +165,7 @@ def test_full_and_trace_share_one_jacobian(bench, batch, tmp_path):
     sc = get_score("eigen", C=8, N=1, batch_size=8, seeds=1)
     X = batch[0]
     model = sc.build(arch, 10, _init_seed(0, 0))
-    _set_bn_mode(model, "train")
+    model.train()
     K_tr = empirical_ntk(model, X, output="trace", method="loop", params="weights")
     K_full = empirical_ntk(model, X, output="full", method="loop", params="weights")
     K_sum = empirical_ntk(model, X, output="sum", method="loop", params="weights")

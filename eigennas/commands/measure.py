@@ -21,7 +21,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--d", type=int, default=16, help="input dimension of the FC sphere data (default 16)")
     p.add_argument("--cells", type=int, default=5, help="NATS cells per stage N (default 5)")
     p.add_argument("--dataset", default="cifar10", help="NATS images: cifar10, cifar100, ImageNet16-120")
-    p.add_argument("--bn", choices=["train", "eval"], default="train", help="NATS BatchNorm mode (default train)")
+    p.add_argument(
+        "--bn", choices=["train", "eval", "decoupled"], default="train",
+        help="NATS BatchNorm: batch statistics differentiated (train, default), running statistics (eval), or "
+        "batch statistics held constant (decoupled)",
+    )
     p.add_argument("--output", default="sum", help="sum | class:k | trace | full (default sum)")
     p.add_argument(
         "--method", default="auto", help="auto | loop | batched | jacrev | vmap | layerwise (default auto)"
@@ -50,8 +54,10 @@ def run(args: argparse.Namespace) -> int:
         width = 16 if args.width is None else args.width
 
         def builder(seed: int):
+            from empirics.batchnorm import set_bn_mode
+
             m = build_model(arch, width=width, seed=seed, N=args.cells, num_classes=classes)
-            return m.train() if args.bn == "train" else m.eval()
+            return set_bn_mode(m, args.bn, X)
 
         what = (
             f"NATS cell network C={width}, N={args.cells}, {classes} classes, BN {args.bn}, "
