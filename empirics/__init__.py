@@ -2,7 +2,8 @@
 
 Public API (imported lazily, so ``import empirics.benchmark`` stays light):
 ``empirical_ntk``, ``NTKMethod``, ``lambda_min``, ``eigvalsh``, ``repeat_over_seeds``, ``build_model``,
-``count_parameters``, ``NATSNetwork``.
+``count_parameters``, ``NATSNetwork``, ``set_bn_mode`` / ``freeze_batch_statistics`` (BatchNorm modes of
+an empirical NTK: coupled, running statistics, or batch statistics held constant).
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ _EXPORTS = {
     "build_model": "empirics.build",
     "count_parameters": "empirics.nats_net",
     "NATSNetwork": "empirics.nats_net",
+    "set_bn_mode": "empirics.batchnorm",
+    "freeze_batch_statistics": "empirics.batchnorm",
+    "BN_MODES": "empirics.batchnorm",
 }
 
 __all__ = sorted(_EXPORTS)
