@@ -47,7 +47,7 @@ def freeze_batch_statistics(model: nn.Module, images: torch.Tensor) -> nn.Module
     Writing them into ``running_mean`` / ``running_var`` and switching to eval mode reproduces that
     forward pass (every activation, hence f(X), is unchanged) while the statistics no longer depend on θ.
     Layers built with ``track_running_stats=False`` always use batch statistics and cannot be frozen:
-    ``BatchNormModeError``.
+    ``BatchNormModeError``. The images are moved to the device and dtype of the model's parameters.
     """
     layers = [m for m in model.modules() if isinstance(m, _BN)]
     untracked = [m for m in layers if not m.track_running_stats]
@@ -63,10 +63,12 @@ def freeze_batch_statistics(model: nn.Module, images: torch.Tensor) -> nn.Module
         dims = [d for d in range(x.dim()) if d != 1]
         stats[mod] = (x.mean(dim=dims), x.var(dim=dims, unbiased=False))
 
+    ref = next(model.parameters(), None)
+    x = images if ref is None else images.to(device=ref.device, dtype=ref.dtype)
     handles = [m.register_forward_pre_hook(record) for m in layers]
     try:
         model.train()
-        model(images)
+        model(x)
     finally:
         for h in handles:
             h.remove()
