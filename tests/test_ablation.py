@@ -233,7 +233,8 @@ def test_evaluate_variant_tiny(bench, batch):
     assert base["correlations"]["cifar10"]["n"] == 6
 
 
-def test_cli_ablate_tiny(bench, data_dir, tmp_path, capsys):
+def test_cli_ablate_tiny(bench, data_dir, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("time.strftime", lambda *a: "20260101-000000")  # every run in the same second
     args = ["ablate", "--variant", "batch_size=8", "--variant", "batch_size=8,normalize=trace", "--n", "6"]
     args += ["--ps-n", "2", "--repeats", "2", "--boot", "50", "--data-dir", str(data_dir)]
     args += ["--cache", str(tmp_path / "c"), "--out", str(tmp_path / "o"), "--no-progress"]
@@ -242,8 +243,19 @@ def test_cli_ablate_tiny(bench, data_dir, tmp_path, capsys):
     assert "normalize=trace" in out and "| variant |" in out
     assert main([*args, "--cached-only", "--all-normalizations"]) == 0
     assert "normalize=cond" in capsys.readouterr().out
-    files = list((tmp_path / "o").glob("ablate_*.json"))
-    assert files and json.loads(files[0].read_text())["rows"][0]["cells"] == 6
+    assert main([*args, "--dataset", "cifar100"]) == 0
+    assert main(args) == 0  # the first run again (from the cache), in the same second
+    files = sorted(p.name for p in (tmp_path / "o").glob("ablate_*.json"))
+    # the repeated run gets its own name instead of overwriting the first; other images say so
+    assert files == [
+        "ablate_2variants_cifar100_n6_s0_20260101-000000.json",
+        "ablate_2variants_n6_s0_20260101-000000-2.json",
+        "ablate_2variants_n6_s0_20260101-000000.json",
+        "ablate_6variants_n6_s0_20260101-000000.json",
+    ]
+    first, again = (json.loads((tmp_path / "o" / f).read_text()) for f in files[2:0:-1])
+    assert first["rows"][0]["cells"] == 6 and again == first
+    assert (tmp_path / "o" / "ablate_2variants_n6_s0_20260101-000000-2.md").exists()
     assert main(["ablate", "--variant", "bn=sometimes"]) == 1
 
 

@@ -164,7 +164,9 @@ def run(args: argparse.Namespace) -> int:
                 srows.append(run_evolution(v, runner, args.repeats, args.cycles, args.population, args.sample, scores))
         text = search_table(srows)
         print(text)
-        (out / f"ablate_{args.search}_{stamp}.json").write_text(json.dumps(srows, indent=2, default=str) + "\n")
+        path = _claim(out, f"ablate_{args.search}{_dataset_tag(args.dataset)}_{stamp}", (".json",))
+        path.with_suffix(".json").write_text(json.dumps(srows, indent=2, default=str) + "\n")
+        print(f"wrote {path}.json")
         return 0
     cells = cell_sample(bench, args.n, args.seed, start=args.start)
     rows = []
@@ -202,7 +204,7 @@ def run(args: argparse.Namespace) -> int:
     print(text)
     tag = re.sub(r"[^A-Za-z0-9_.=-]+", "_", "+".join(args.grid) or f"{len(variants)}variants")
     span = f"n{args.n}" if args.start == 0 else f"cells{args.start}-{args.n}"
-    stem = out / f"ablate_{tag}_{span}_s{args.seed}_{stamp}"
+    stem = _claim(out, f"ablate_{tag}{_dataset_tag(args.dataset)}_{span}_s{args.seed}_{stamp}", (".json", ".md"))
     stem.with_suffix(".json").write_text(
         json.dumps(
             {
@@ -221,3 +223,27 @@ def run(args: argparse.Namespace) -> int:
     stem.with_suffix(".md").write_text(text)
     print(f"wrote {stem}.json and {stem}.md")
     return 0
+
+
+def _dataset_tag(dataset: str) -> str:
+    """'' for the default CIFAR-10 images, else '_<dataset>' (file names say which images scored)."""
+    from empirics.benchmark import canonical_dataset
+
+    d = canonical_dataset(dataset)
+    return "" if d == "cifar10" else f"_{d}"
+
+
+def _claim(out: Path, name: str, suffixes: tuple[str, ...]) -> Path:
+    """A result stem ``out/name`` (then ``name-2``, ``name-3``, ...) none of whose files exist yet,
+    claimed by creating its first file exclusively: two runs started in the same second (the stamp
+    has one-second resolution) never overwrite each other."""
+    for k in range(1, 1000):
+        stem = out / (name if k == 1 else f"{name}-{k}")
+        if any(stem.with_suffix(sfx).exists() for sfx in suffixes[1:]):
+            continue
+        try:
+            with open(stem.with_suffix(suffixes[0]), "x"):
+                return stem
+        except FileExistsError:
+            continue
+    raise AblationError(f"no free result name for {out / name}")
