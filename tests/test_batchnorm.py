@@ -49,9 +49,13 @@ def test_frozen_statistics_reproduce_the_training_forward(images: torch.Tensor) 
         torch.testing.assert_close(m.running_var, x.var(dim=(0, 2, 3), unbiased=False), rtol=1e-12, atol=1e-12)
     with torch.no_grad():
         torch.testing.assert_close(net(images), ref, rtol=1e-10, atol=1e-10)
-    net32 = _net().to(torch.float32)  # float32 images for a float64 model and vice versa are converted
+    net32 = _net().to(torch.float32)  # float64 images for a float32 model are converted to its dtype
+    x32 = images.to(torch.float32)
+    with torch.no_grad():
+        ref32 = net32.train()(x32)
     freeze_batch_statistics(net32, images)
-    assert net32.stem[1].running_mean.dtype == torch.float32
+    with torch.no_grad():
+        torch.testing.assert_close(net32(x32), ref32, rtol=1e-4, atol=1e-4)
 
 
 def test_decoupled_kernel_is_the_per_sample_gradient_kernel(images: torch.Tensor) -> None:
