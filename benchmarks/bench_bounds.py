@@ -25,7 +25,7 @@ import theory
 from bounds.closed import DiagRecursion, structure_key, symbol_values
 from bounds.data import data_stats
 from bounds.plan import Plan
-from eigennas.presets import all_nats_arch_strings, nats_fc_analogue
+from theory.presets import all_nats_arch_strings, nats_fc_analogue
 
 
 def main() -> None:

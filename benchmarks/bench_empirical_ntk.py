@@ -42,7 +42,7 @@ def _rss_bytes() -> int:
 def cifar_batch(n: int, data_dir: str | None):
     import torch
 
-    from eigennas.data import find_data_dir
+    from theory.data_dir import find_data_dir
 
     path = Path(find_data_dir(data_dir)) / "cifar10_samples" / "cifar10_test_1000_jpeg_yoongikim.npz"
     with np.load(path) as z:
@@ -55,8 +55,8 @@ def _job(case: str, method: str, threads: int, device: str, quick: bool, arch: s
     import torch
 
     torch.set_num_threads(threads)
-    from eigennas.presets import fc_chain
     from empirics import build_model, empirical_ntk
+    from theory.presets import fc_chain
 
     if case == "a":
         from theory.data import sphere_data

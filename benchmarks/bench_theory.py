@@ -15,10 +15,10 @@ import time
 
 import numpy as np
 
-from eigennas.activations import default_weight_variance, parse_activation
-from eigennas.presets import fc_chain
 from theory import kernel_pieces, sphere_data
+from theory.activations import default_weight_variance, parse_activation
 from theory.dual import dual_gauss_hermite
+from theory.presets import fc_chain
 
 MIXED = ["relu", "tanh", "gelu", "sigmoid", "erf", "swish", "leaky_relu(0.2)", "mix(0.5*relu,0.5*tanh)",
          "relu", "tanh"]

@@ -16,8 +16,8 @@ import numpy as np
 import bounds
 import theory
 from bounds.exact import exact_levels
-from eigennas.presets import fc_chain, fc_skip, nats_fc_analogue, resnet
-from eigennas.space import NATS_OPS
+from theory.presets import fc_chain, fc_skip, nats_fc_analogue, resnet
+from theory.space import NATS_OPS
 
 ACTS = ["relu", "leaky_relu(0.2)", "tanh", "sigmoid", "swish", "gelu", "erf", "identity"]
 
@@ -77,8 +77,8 @@ def main() -> None:
             print(f"| {fam} | {q(R[:, 0])} | {q(R[:, 1])} | {q(R[:, 2])} | {q(R[:, 3])} | "
                   f"{(R[:, 0] > 0).mean():.0%} |")
 
-    from empirics.fc_model import FCNet
-    from empirics.ntk import empirical_ntk
+    from empirics.models.fc_model import FCNet
+    from empirics.ntk.empirical import empirical_ntk
 
     print("\n### finite width: ‖K̄_m − Θ‖₂ (seed 0, N = 8, d = 8), Weyl: λ_min(K̄_m) ≥ λ_min(Θ) − ‖K̄_m − Θ‖₂\n")
     print("| architecture | width m | ‖K̄_m − Θ‖₂ | λ_min(Θ) − dev | λ_min(K̄_m) | λ_min(Θ) |")

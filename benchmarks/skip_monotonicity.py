@@ -18,7 +18,7 @@ import numpy as np
 
 import bounds
 import theory
-from eigennas.presets import fc_skip
+from theory.presets import fc_skip
 
 ACTS = ["tanh", "sigmoid", "erf", "gelu", "swish"]
 

@@ -69,10 +69,12 @@ import numpy as np
 import sympy as sp
 from sympy.printing.numpy import NumPyPrinter
 
+import theory
 from bounds.closed import (
     R_MAX,
     DiagRecursion,
     Structure,
+    _pi_expr,
     check_gersh,
     check_r,
     lower_expr,
@@ -81,8 +83,9 @@ from bounds.closed import (
     upper_expr,
 )
 from bounds.data import DataStats, data_stats
+from bounds.exact import exact_levels, upper_from_kernel
 from bounds.plan import BoundError, Plan
-from eigennas.space import Arch
+from theory.space import Arch, Edge, Op, OpKind
 
 __all__ = [
     "Bound",
@@ -306,9 +309,6 @@ def _pair_entries(plan: Plan, X: np.ndarray, ds: DataStats) -> tuple[float, floa
     """Θ entries on one pair of samples (exact kernel on at most 4 samples): the candidates are the
     endpoints of the most positively and the most negatively correlated input pairs (relu-type kernels
     are largest at ρ → 1, odd ones in |ρ|); the pair with the smallest 2×2 λ_min among them is used."""
-    import theory
-    from bounds.exact import upper_from_kernel
-
     if ds.N < 2:
         raise BoundError("the pair upper bound needs N >= 2 samples")
     if not ds.sphere:
@@ -328,8 +328,6 @@ def _pair_entries(plan: Plan, X: np.ndarray, ds: DataStats) -> tuple[float, floa
 
 
 def _arch_of(plan: Plan) -> Arch:
-    from eigennas.space import Edge, Op, OpKind
-
     nodes: list[list[Edge]] = [[] for _ in range(plan.n)]
     for e in plan.dense:
         nodes[e.dst - 1].append(Edge(e.src, e.dst, Op(OpKind.DENSE, e.act, e.alpha)))
@@ -396,8 +394,6 @@ class _GenBound(Bound):
         """Evaluate with constants C1, C2 (unknown in the paper: defaults 1, a *shape*, not a guarantee),
         δ, labels y ∈ {±1}^N. Returns the bound with the exact yᵀΘ⁻¹y; ``parts`` also hold the
         λ_min relaxation and the closed-form (LB_r) relaxation of the same bound."""
-        import theory
-
         a = Arch.parse(self.arch if arch is None else arch)
         if X is None or y is None:
             raise BoundError("generalization.evaluate needs data X (N×d) and labels y (N,)")
@@ -481,8 +477,6 @@ def paper_form(arch: Arch | str, r: int = 2) -> tuple[Bound, Bound]:
     plan = Plan.of(arch)
     st = Structure(plan, r)
     S = plan.skip_weights(lambda s: st.scale(s.alpha))
-    from bounds.closed import _pi_expr
-
     pi = _pi_expr(st, S, bar=False)
     Cl = st.sym("C_lower", "unknown constant of the paper-form lower bound (reconstruction)", positive=True)
     Cu = st.sym("C_upper", "unknown constant of the paper-form upper bound (reconstruction)", positive=True)
@@ -544,8 +538,6 @@ def certify(arch: Arch | str, X: np.ndarray, r: int = 8, kp: Any = None) -> Cert
     """Every level of the hierarchy on data X (theory.kernel_pieces for the exact kernel; X must be
     sphere data, as theory requires). ``kp``: the ``theory.kernel_pieces(arch, X)`` result when the
     caller already has it (it is then not recomputed)."""
-    from bounds.exact import exact_levels
-
     a = Arch.parse(arch)
     lo = lower(a, r).evaluate(a, X)
     plan = Plan.of(a)

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+import theory
+
 __all__ = ["ExactLevels", "exact_levels", "upper_from_kernel", "pieces"]
 
 
@@ -33,8 +35,6 @@ def _lmin(A: np.ndarray) -> float:
 
 def pieces(arch, X):
     """``theory.kernel_pieces`` (the package's exact kernels)."""
-    import theory
-
     return theory.kernel_pieces(arch, X)
 
 

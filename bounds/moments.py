@@ -5,7 +5,7 @@ For z ~ N(0, 1) and σ_q(z) = σ(√q z):
 * ``mean(act, q)``            M = E[σ_q(z)] = μ_0(σ_q)
 * ``second(act, q)``          E = E[σ_q(z)²] = Σ_s μ_s(σ_q)²                   (Parseval)
 * ``deriv_second(act, q)``    ν = E[σ'(√q z)²];  q·ν = Σ_{s≥1} s μ_s(σ_q)²     (Stein + Parseval)
-* ``hermite(act, r, q)``      μ_0..μ_r(σ_q) (``eigennas.activations.hermite_coefficients``)
+* ``hermite(act, r, q)``      μ_0..μ_r(σ_q) (``theory.activations.hermite_coefficients``)
 
 The identity q·ν = Σ_{s≥1} s μ_s² follows from Stein's lemma E[σ_q'(z) h_{s−1}(z)] = √s μ_s(σ_q)
 with σ_q'(z) = √q σ'(√q z) and Parseval for σ_q'. It lets the bounds keep the whole Hermite tail
@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from eigennas.activations import (
+from theory.activations import (
     Activation,
     hermite_coefficients,
     parse_activation,
     second_moment,
 )
+from theory.dual import derivative_second_moments
 
 __all__ = ["mean", "second", "deriv_second", "hermite", "centered_tail", "ntk_tail"]
 
@@ -45,8 +46,6 @@ def deriv_second(act: Activation | str, q: float) -> float:
     """ν = E[σ'(√q z)²]: the exact-kernel engine's value (``theory.dual.derivative_second_moments``:
     closed forms for the relu family and erf, otherwise adaptive quadrature split at 0 and at the kinks,
     mixtures as (Σ β_k σ_k')²), so the bounds and the exact kernels use one ν."""
-    from theory.dual import derivative_second_moments
-
     return float(derivative_second_moments(act, np.array([float(q)]))[0])
 
 

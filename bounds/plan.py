@@ -22,8 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from eigennas.activations import Activation, default_weight_variance
-from eigennas.space import Arch
+from theory.activations import Activation, default_weight_variance
+from theory.space import Arch
 
 __all__ = ["DenseEdge", "SkipEdge", "Plan", "BoundError"]
 
@@ -78,7 +78,7 @@ class Plan:
             else:
                 raise BoundError(
                     f"edge {e} is a convolutional-space op; bounds are stated for the FC space: "
-                    "use eigennas.presets.nats_fc_analogue(arch) first"
+                    "use theory.presets.nats_fc_analogue(arch) first"
                 )
         return cls(arch.output, tuple(dense), tuple(skips), False)
 

@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from bounds.plan import Plan
-from eigennas.activations import Activation, Identity, LeakyReLU, Mixture, ReLU
-from eigennas.space import Arch
+from theory.activations import Activation, Identity, LeakyReLU, Mixture, ReLU
+from theory.space import Arch
 
 __all__ = ["Pieces", "reference_pieces", "reference_ntk"]
 

@@ -1,11 +1,16 @@
 """eigennas: the theory of NAS under activation and skip-connection search, made executable.
 
-Packages: ``eigennas`` (search space, activations, data, CLI), ``theory`` (exact infinite-width
-kernels), ``bounds`` (λ_min and generalization bounds), ``empirics`` (torch models, empirical NTK,
-NATS-Bench).
+Layers, each importing only the ones below it:
+
+* ``theory``: the search space (``theory.space``, ``theory.presets``), the activations
+  (``theory.activations``, ``theory.gaussian``) and the exact infinite-width kernels;
+* ``bounds`` (λ_min and generalization bounds) and ``empirics`` (torch models, the empirical-NTK
+  engine, train-free NAS on NATS-Bench), both on ``theory``;
+* ``experiments``: research runs (the ablation study), on ``empirics``;
+* ``eigennas``: the application (comparator, figures, command line) and the re-exports below.
 """
 
-from eigennas.activations import (
+from theory.activations import (
     Activation,
     ActivationError,
     default_weight_variance,
@@ -15,8 +20,8 @@ from eigennas.activations import (
     parse_activation,
     second_moment,
 )
-from eigennas.presets import all_nats_arch_strings, fc_chain, fc_skip, nats_fc_analogue, resnet
-from eigennas.space import NATS_OPS, Arch, ArchError, Edge, Op, OpKind
+from theory.presets import all_nats_arch_strings, fc_chain, fc_skip, nats_fc_analogue, resnet
+from theory.space import NATS_OPS, Arch, ArchError, Edge, Op, OpKind
 
 __version__ = "0.1.0"
 

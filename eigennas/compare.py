@@ -6,7 +6,7 @@ sphere (theory's convention, ‖x‖ = √d):
 * the lower bounds of ``bounds.certify`` (closed form LB_r, structural S2 ≤ S1), the exact
   infinite-width λ_min(Θ) of ``theory``, and the upper bounds (2×2 interlacing, pair Rayleigh,
   diagonal, closed form);
-* the measured λ_min(K̄_m) of the empirical NTK of ``empirics.fc_model.FCNet`` at each width m,
+* the measured λ_min(K̄_m) of the empirical NTK of ``empirics.models.fc_model.FCNet`` at each width m,
   mean ± std over seeds, together with ‖K̄_m − Θ‖₂, so that the finite-width statement
   λ_min(K̄_m) ≥ λ_min(Θ) − ‖K̄_m − Θ‖₂ (Weyl) can be read off;
 * the generalization terms of ``bounds.generalization`` (Cao & Gu 2019, Cor. 3.10 form): the exact
@@ -23,8 +23,12 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
+import torch
 
-from eigennas.space import Arch
+import bounds
+import theory
+from empirics import build_model, empirical_ntk
+from theory.space import Arch
 
 __all__ = ["Comparison", "compare", "measure_lambda_min"]
 
@@ -75,10 +79,6 @@ def measure_lambda_min(
     """λ_min of the empirical NTK of ``empirics.build_model(arch, width, seed, in_dim=d)`` (the FCNet
     of the theory's parametrization) for each seed, and (when the
     exact Θ is given) the spectral deviation ‖K̄_m − Θ‖₂."""
-    import torch
-
-    from empirics import build_model, empirical_ntk
-
     Xt = torch.as_tensor(np.asarray(X, dtype=np.float64))
     lams, devs = [], []
     for s in seeds:
@@ -104,9 +104,6 @@ def compare(
     ``widths`` empty: bounds and exact only (no torch work). ``y`` (±1 labels) defaults to the sign of
     the first coordinate, a fixed labelling that only serves to evaluate yᵀΘ⁻¹y.
     """
-    import bounds
-    import theory
-
     a = Arch.parse(arch)
     X = np.asarray(X, dtype=np.float64)
     kp = theory.kernel_pieces(a, X)

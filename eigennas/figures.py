@@ -29,9 +29,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from scipy import stats
+from tqdm import tqdm
 
+import theory
 from eigennas.compare import Comparison, compare
-from eigennas.presets import fc_chain, fc_skip, resnet
+from empirics.nas.benchmark import load_benchmark
+from empirics.nas.scores import get_score
+from theory import sphere_data
+from theory.data_dir import find_data_dir
+from theory.presets import fc_chain, fc_skip, resnet
 
 __all__ = ["FIGURES", "FigureError", "Settings", "figure_data", "make_figures", "check_output_dir"]
 
@@ -73,8 +80,6 @@ def figure_data(source: str, n: int, d: int, data_dir: str | os.PathLike | None 
     if source == "sphere":
         X = rng.standard_normal((n, d))
     elif source == "cifar10":
-        from theory import sphere_data
-
         raw = sphere_data(n, source="cifar10", data_dir=data_dir)  # (n, 3072) on the sphere
         X = raw @ rng.standard_normal((raw.shape[1], d)) / math.sqrt(raw.shape[1])
     else:
@@ -123,7 +128,7 @@ def _write_csv(path: Path, rows: list[dict[str, object]]) -> None:
 
 
 def _save(fig, out: Path, stem: str, rows: list[dict[str, object]]) -> list[Path]:
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # matplotlib: heavy, only when plotting
 
     paths = [out / f"{stem}.csv", out / f"{stem}.png", out / f"{stem}.pdf"]
     _write_csv(paths[0], rows)
@@ -160,7 +165,7 @@ def _rows(recs: Sequence[Comparison], **extra_per_rec: Sequence[object]) -> list
 
 
 def fig_depth(X: np.ndarray, s: Settings, out: Path, progress) -> list[Path]:
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # matplotlib: heavy, only when plotting
 
     fig, axes = plt.subplots(2, 3, figsize=(13, 7.5), sharex=True)
     all_recs, acts, depths = [], [], []
@@ -185,7 +190,7 @@ def _skip_sequence(L: int) -> list[tuple[int, int]]:
 
 
 def fig_skips(X: np.ndarray, s: Settings, out: Path, progress) -> list[Path]:
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # matplotlib: heavy, only when plotting
 
     L = s.skip_depth
     seq = _skip_sequence(L)
@@ -206,7 +211,7 @@ def fig_skips(X: np.ndarray, s: Settings, out: Path, progress) -> list[Path]:
 
 
 def fig_resnet(X: np.ndarray, s: Settings, out: Path, progress) -> list[Path]:
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # matplotlib: heavy, only when plotting
 
     alphas = ("1", "1/sqrt(L)", "1/L")
     fig, axes = plt.subplots(1, 3, figsize=(14, 4.2), sharey=True)
@@ -225,8 +230,8 @@ def fig_resnet(X: np.ndarray, s: Settings, out: Path, progress) -> list[Path]:
 
 
 def fig_width(X: np.ndarray, s: Settings, out: Path, progress) -> list[Path]:
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import NullLocator
+    import matplotlib.pyplot as plt  # matplotlib: heavy, only when plotting
+    from matplotlib.ticker import NullLocator  # matplotlib: heavy, only when plotting
 
     archs = {"relu chain L=3": fc_chain("relu", depth=3), "tanh+skips L=3": fc_skip("tanh", [(0, 2), (1, 3)], depth=3)}
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
@@ -259,9 +264,7 @@ def fig_width(X: np.ndarray, s: Settings, out: Path, progress) -> list[Path]:
 
 
 def fig_mixed(X: np.ndarray, s: Settings, out: Path, progress) -> list[Path]:
-    import matplotlib.pyplot as plt
-
-    import theory
+    import matplotlib.pyplot as plt  # matplotlib: heavy, only when plotting
 
     acts = ACTIVATIONS_A
     M = np.zeros((len(acts), len(acts)))
@@ -289,12 +292,7 @@ def fig_mixed(X: np.ndarray, s: Settings, out: Path, progress) -> list[Path]:
 def fig_nats(s: Settings, out: Path, progress, data_dir=None) -> list[Path]:
     """Score vs test accuracy on a random sample of NATS-Bench cells: the `theory` score (exact
     λ_min of the FC analogue, no images) and `params`."""
-    import matplotlib.pyplot as plt
-    from scipy import stats
-
-    from empirics.benchmark import load_benchmark
-    from empirics.scores import get_score
-
+    import matplotlib.pyplot as plt  # matplotlib: heavy, only when plotting
     bench = load_benchmark(data_dir=data_dir)
     rng = np.random.default_rng(0)
     idx = sorted(rng.choice(len(bench), size=min(s.nats_cells, len(bench)), replace=False).tolist())
@@ -363,10 +361,6 @@ def make_figures(
 ) -> list[Path]:
     """Regenerate the requested figures; returns the written paths. Validation (figure names,
     output folder, data source) happens before any computation."""
-    from tqdm import tqdm
-
-    from eigennas.data import find_data_dir
-
     letters = parse_only(only)
     out_dir = check_output_dir(out)
     s = Settings.quick() if quick else Settings.full()

@@ -1,6 +1,10 @@
-"""Finite networks of the search space and their empirical NTK (see empirics.ntk, empirics.nats_net).
+"""Finite networks of the search space, their empirical NTK, and train-free NAS on NATS-Bench.
 
-Public API (imported lazily, so ``import empirics.benchmark`` stays light):
+Subpackages by job: ``empirics.models`` (the torch networks and BatchNorm modes), ``empirics.ntk`` (the
+empirical-NTK engine and spectra), ``empirics.nas`` (benchmark tables, images, score cache, scores,
+search protocols and strategies).
+
+Public API (imported lazily, so ``import empirics.nas.benchmark`` does not load the NTK engine):
 ``empirical_ntk``, ``NTKMethod``, ``lambda_min``, ``eigvalsh``, ``repeat_over_seeds``, ``build_model``,
 ``count_parameters``, ``NATSNetwork``, ``set_bn_mode`` / ``freeze_batch_statistics`` (BatchNorm modes of
 an empirical NTK: coupled, running statistics, or batch statistics held constant).
@@ -11,23 +15,23 @@ from __future__ import annotations
 import importlib
 
 _EXPORTS = {
-    "empirical_ntk": "empirics.ntk",
-    "NTKMethod": "empirics.ntk",
-    "NTKError": "empirics.ntk",
-    "NTKInputError": "empirics.ntk",
-    "NTKMemoryError": "empirics.ntk",
-    "is_batch_coupled": "empirics.ntk",
-    "lambda_min": "empirics.spectrum",
-    "lambda_max": "empirics.spectrum",
-    "eigvalsh": "empirics.spectrum",
-    "repeat_over_seeds": "empirics.spectrum",
-    "SeedSummary": "empirics.spectrum",
-    "build_model": "empirics.build",
-    "count_parameters": "empirics.nats_net",
-    "NATSNetwork": "empirics.nats_net",
-    "set_bn_mode": "empirics.batchnorm",
-    "freeze_batch_statistics": "empirics.batchnorm",
-    "BN_MODES": "empirics.batchnorm",
+    "empirical_ntk": "empirics.ntk.empirical",
+    "NTKMethod": "empirics.ntk.empirical",
+    "NTKError": "empirics.ntk.empirical",
+    "NTKInputError": "empirics.ntk.empirical",
+    "NTKMemoryError": "empirics.ntk.empirical",
+    "is_batch_coupled": "empirics.ntk.empirical",
+    "lambda_min": "empirics.ntk.spectrum",
+    "lambda_max": "empirics.ntk.spectrum",
+    "eigvalsh": "empirics.ntk.spectrum",
+    "repeat_over_seeds": "empirics.ntk.spectrum",
+    "SeedSummary": "empirics.ntk.spectrum",
+    "build_model": "empirics.models.build",
+    "count_parameters": "empirics.models.nats_net",
+    "NATSNetwork": "empirics.models.nats_net",
+    "set_bn_mode": "empirics.models.batchnorm",
+    "freeze_batch_statistics": "empirics.models.batchnorm",
+    "BN_MODES": "empirics.models.batchnorm",
 }
 
 __all__ = sorted(_EXPORTS)

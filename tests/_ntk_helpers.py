@@ -7,7 +7,7 @@ import math
 import numpy as np
 import torch
 
-from empirics.fc_model import FCNet
+from empirics.models.fc_model import FCNet
 
 
 def empirical_ntk(model: FCNet, X: np.ndarray) -> np.ndarray:

@@ -7,7 +7,7 @@ import os
 import pytest
 from hypothesis import HealthCheck, settings
 
-from eigennas.data import find_data_dir
+from theory.data_dir import find_data_dir
 
 settings.register_profile("ci", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("dev", deadline=None, max_examples=30, suppress_health_check=[HealthCheck.too_slow])
@@ -37,6 +37,6 @@ def one_torch_thread():
 @pytest.fixture(scope="session")
 def bench(data_dir):
     """The NATS-Bench table of the data folder (CSV backend)."""
-    from empirics.benchmark import CsvBenchmark
+    from empirics.nas.benchmark import CsvBenchmark
 
     return CsvBenchmark(data_dir=data_dir)

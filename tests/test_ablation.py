@@ -1,4 +1,4 @@
-"""empirics.ablation: variant grids, normalizations derived from one cached spectrum vs direct scores,
+"""experiments.ablation: variant grids, normalizations derived from one cached spectrum vs direct scores,
 resume from the spectrum cache, P-S from a pool, TE-NAS pruning and regularized evolution on toy scores,
 the supernet, and ``eigennas ablate`` end to end (tiny settings: C=8, N=1, batch 8, a few cells)."""
 
@@ -7,35 +7,39 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from eigennas.cli import main
-from empirics.ablation import (
+from empirics.nas.cache import ScoreCache
+from empirics.nas.search import class_key, representatives
+from empirics.nas.strategies import (
     EDGES,
+    SearchError,
+    arch_from_ops,
+    cell_connected,
+    evolution_search,
+    ops_from_arch,
+    prune_search,
+    supernet,
+)
+from empirics.ntk.spectrum import normalized_value, spectrum_stats
+from experiments.ablation import (
     GRIDS,
-    NATS_OPS,
     NORMALIZATIONS,
     AblationError,
     SpectrumRunner,
     Variant,
-    arch_from_ops,
     cell_sample,
     evaluate_variant,
-    evolution_search,
     expand_grid,
-    normalized_value,
-    ops_from_arch,
     parse_variant,
     pool_search,
-    prune_search,
-    spectrum_stats,
-    supernet,
 )
-from empirics.cache import ScoreCache
-from empirics.search import class_key, representatives
+from theory.space import NATS_OPS
 
 TINY = Variant(C=8, N=1, batch_size=8)
 ARCH1 = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_1x1~1|skip_connect~2|"
@@ -111,8 +115,8 @@ def test_normalizations_from_stats():
 
 
 def test_derived_normalizations_match_direct_scores(bench, batch):
-    from empirics.nats_net import count_parameters
-    from empirics.scores import get_score
+    from empirics.models.nats_net import count_parameters
+    from empirics.nas.scores import get_score
 
     i = bench.index(ARCH1)
     arch = representatives(bench, "canonical")[class_key(bench.arch(i), "canonical", bench)]
@@ -152,8 +156,8 @@ def test_gaussian_images_and_random_class(bench, batch):
 def test_full_and_trace_share_one_jacobian(bench, batch, tmp_path):
     """output=full and output=trace come from one full Jacobian; both equal the direct computations,
     and the sum-of-logits kernel equals the block sums of the full kernel (an independent check)."""
+    from empirics.nas.scores import _eigvalsh, _init_seed, get_score
     from empirics.ntk import empirical_ntk
-    from empirics.scores import _eigvalsh, _init_seed, get_score
 
     i = bench.index(ARCH1)
     arch = representatives(bench, "canonical")[class_key(bench.arch(i), "canonical", bench)]
@@ -265,7 +269,7 @@ def test_cli_ablate_tiny(bench, data_dir, tmp_path, capsys, monkeypatch):
 def test_arch_ops_roundtrip():
     ops = ["none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3", "skip_connect"]
     assert ops_from_arch(arch_from_ops(ops)) == ops
-    with pytest.raises(AblationError):
+    with pytest.raises(SearchError):
         arch_from_ops(ops[:5])
 
 
@@ -282,7 +286,6 @@ def test_prune_search_toy_score():
 
 
 def test_cell_connected():
-    from empirics.ablation import cell_connected
 
     conv = ["nor_conv_3x3"]
     assert cell_connected([conv] * 6)
@@ -298,7 +301,6 @@ def test_cell_connected():
 def test_prune_guard_keeps_the_cell_connected():
     """A score that prefers removing every non-none op disconnects the unguarded result; the guard keeps a
     path from input to output and otherwise follows the same scores."""
-    from empirics.ablation import cell_connected
 
     def score(op_sets):  # larger when fewer non-none ops survive
         return -sum(o != "none" for s in op_sets for o in s)
@@ -327,24 +329,24 @@ def test_evolution_search_toy_score():
     assert res["scored"] <= 10 + 300
     again = evolution_search(score, cycles=300, population=10, sample=3, seed=0)
     assert again["arch"] == res["arch"]  # deterministic in the seed
-    with pytest.raises(AblationError):
+    with pytest.raises(SearchError):
         evolution_search(score, population=1)
 
 
 def test_supernet_matches_single_op_network():
-    from empirics.nats_net import count_parameters
+    from empirics.models.nats_net import count_parameters
 
     arch = ARCH1
     net = supernet([[o] for o in ops_from_arch(arch)], C=8, N=1, num_classes=10)
     assert sum(p.numel() for p in net.parameters()) == count_parameters(arch, C=8, N=1, num_classes=10)
     full = supernet([list(NATS_OPS)] * 6, C=8, N=1, num_classes=10)
     assert full(torch.randn(2, 3, 32, 32)).shape == (2, 10)
-    with pytest.raises(AblationError):
+    with pytest.raises(SearchError):
         supernet([[]] * 6)
 
 
 def test_supernet_score_is_finite(bench, batch):
-    from empirics.ablation import _variant_fn_supernet
+    from experiments.ablation import _variant_fn_supernet
 
     runner = SpectrumRunner(bench, images=batch)
     fn = _variant_fn_supernet(Variant(C=8, N=1, batch_size=4, normalize="trace"), runner)
@@ -371,28 +373,50 @@ def test_cli_evolve_params(bench, data_dir, tmp_path, capsys):
     assert len(rows[0]["archs"]) == 2
 
 
+RESULTS = Path(__file__).resolve().parent.parent / "experiments" / "results"
+
+
+def test_the_results_index_names_every_committed_result():
+    """``experiments/results/index.json`` lists every committed result file (and only those), and its
+    ``selection_set`` flags agree with what each ablation table says about itself."""
+    index = json.loads((RESULTS / "index.json").read_text(encoding="utf-8"))
+    listed = {e["file"] for e in index["files"]}
+    on_disk = {str(f.relative_to(RESULTS)) for f in RESULTS.rglob("*.json") if f.name != "index.json"}
+    assert listed == on_disk
+    for e in index["files"]:
+        assert e["what"] and e["command"].startswith("eigennas ")
+        if "table" in e:
+            assert (RESULTS / e["table"]).is_file()
+        if e["kind"] == "ablation table":
+            d = json.loads((RESULTS / e["file"]).read_text(encoding="utf-8"))
+            own = d["n"] == 1000 and d.get("start", 0) == 0 and d.get("dataset", "cifar10") == "cifar10"
+            assert e["selection_set"] == own, e["file"]
+
+
 def test_eigen_defaults_have_the_best_recorded_rank_correlation():
     """The rule behind the defaults, checked against every recorded result: among all eigen variants
-    measured on the first 1,000 cells of the permutation with CIFAR-10 images (docs/eigennas_results/*.json,
-    written by ``eigennas ablate``), the defaults have the highest mean Spearman ρ over the three datasets. A new
-    result table that beats them makes this test fail until the defaults (and the docs) follow."""
-    from pathlib import Path
+    measured on the first 1,000 cells of the permutation with CIFAR-10 images (the tables flagged
+    ``selection_set`` in experiments/results/index.json, written by ``eigennas ablate``), the defaults have
+    the highest mean Spearman ρ over the three datasets. A new result table that beats them makes this
+    test fail until the defaults (and the docs) follow."""
+    from empirics.nas.scores import get_score
 
-    from empirics.scores import get_score
-
-    folder = Path(__file__).resolve().parent.parent / "docs" / "eigennas_results"
+    index = json.loads((RESULTS / "index.json").read_text(encoding="utf-8"))
     best: dict[str, float] = {}
-    for f in sorted(folder.glob("ablate_*.json")):
-        d = json.loads(f.read_text())
-        if (not isinstance(d, dict) or d.get("n") != 1000 or d.get("start", 0) != 0 or "rows" not in d
-                or d.get("dataset", "cifar10") != "cifar10"):
+    where: dict[str, str] = {}
+    for e in index["files"]:
+        if not e.get("selection_set"):
             continue  # searches, held-out cells, 100-cell tables and other datasets' images are not the selection set
+        d = json.loads((RESULTS / e["file"]).read_text(encoding="utf-8"))
         for r in d["rows"]:
             if r["fields"]["kind"] == "eigen" and r["cells"] == 1000:
                 rho = [r["correlations"][k]["spearman"] for k in ("cifar10", "cifar100", "ImageNet16-120")]
                 best[r["variant"]] = float(np.mean(rho))
+                where[r["variant"]] = e["file"]
     assert len(best) >= 96, f"only {len(best)} eigen variants recorded on 1,000 cells"
     winner = max(best, key=best.__getitem__)
+    assert index["eigen_default"]["variant"] == winner and index["eigen_default"]["table"] == where[winner]
+    assert index["eigen_default"]["mean_spearman"] == pytest.approx(best[winner], abs=1e-6)
     o = get_score("eigen").options
     fields = dict(kv.split("=", 1) for kv in winner.split(","))
     assert fields == {
@@ -405,7 +429,7 @@ def test_eigen_defaults_have_the_best_recorded_rank_correlation():
 def test_eigen_defaults_are_the_measured_best_variant(bench):
     """The ``eigen`` score with its defaults computes exactly the ablation variant documented as best
     (docs/eigennas.md): C=8, N=1, batch 32, BN train, sum, 3 initializations, trace normalization."""
-    from empirics.scores import get_score
+    from empirics.nas.scores import get_score
 
     best = Variant(batch_size=32, seeds=3, normalize="trace")
     d = get_score("eigen").options

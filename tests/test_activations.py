@@ -11,20 +11,18 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scipy import integrate
 
-from eigennas.activations import (
+from theory.activations import (
     ACTIVATION_NAMES,
-    GH_MAX_ORDER,
     ActivationError,
     Mixture,
     default_weight_variance,
     derivative_hermite_coefficients,
     hermite_coefficient_symbolic,
     hermite_coefficients,
-    normalized_hermite,
     parse_activation,
     second_moment,
-    smooth_rule,
 )
+from theory.gaussian import GH_MAX_ORDER, normalized_hermite, smooth_rule
 
 # NOTES.md §4: μ_0..μ_6 and E[σ²] at q = 1
 TABLE = {

@@ -1,4 +1,4 @@
-"""BatchNorm modes of the empirical NTK (empirics.batchnorm): the decoupled mode keeps the training-mode
+"""BatchNorm modes of the empirical NTK (empirics.models.batchnorm): the decoupled mode keeps the training-mode
 forward pass and removes the coupling through the batch statistics."""
 
 from __future__ import annotations
@@ -7,9 +7,9 @@ import pytest
 import torch
 from torch import nn
 
-from empirics.batchnorm import BatchNormModeError, freeze_batch_statistics, set_bn_mode
-from empirics.nats_net import NATSNetwork
-from empirics.scores import ScoreError, _init_seed, get_score
+from empirics.models.batchnorm import BatchNormModeError, freeze_batch_statistics, set_bn_mode
+from empirics.models.nats_net import NATSNetwork
+from empirics.nas.scores import ScoreError, _init_seed, get_score
 
 ARCH = "|nor_conv_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
 

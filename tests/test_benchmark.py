@@ -10,9 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from eigennas.data import DataNotFoundError
-from eigennas.space import Arch
-from empirics.benchmark import (
+from empirics.nas.benchmark import (
     CSV_RELPATH,
     DATASETS,
     BenchmarkError,
@@ -21,7 +19,9 @@ from empirics.benchmark import (
     canonical_dataset,
     nats_unique_str,
 )
-from empirics.images import NB201_MEAN, NB201_STD, AugmentationWarning, image_batch, load_pool, normalize
+from empirics.nas.images import NB201_MEAN, NB201_STD, AugmentationWarning, image_batch, load_pool, normalize
+from theory.data_dir import DataNotFoundError
+from theory.space import Arch
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from bounds.exact import exact_levels, upper_from_kernel
 from bounds.plan import BoundError
 from bounds.reference import reference_ntk
 from eigennas.cli import main as cli_main
-from eigennas.presets import fc_chain, fc_skip, resnet
+from theory.presets import fc_chain, fc_skip, resnet
 
 RTR = "|dense_relu~0|+|dense_tanh~1|+|dense_relu~2|"
 
@@ -173,7 +173,7 @@ def test_paper_form_is_labelled_a_reconstruction() -> None:
 
 def test_finite_width_weyl_with_measured_deviation() -> None:
     """λ_min(K̄_m) ≥ λ_min(Θ) − ‖K̄_m − Θ‖₂ (Weyl), and the deviation shrinks with width (seed 0)."""
-    from empirics.fc_model import FCNet
+    from empirics.models.fc_model import FCNet
     from empirics.ntk import empirical_ntk
 
     a = "|dense_relu~0|+|skip_connect~0|dense_tanh~1|"

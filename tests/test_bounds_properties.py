@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 import bounds
 import theory
 from bounds.exact import exact_levels
-from eigennas.presets import fc_chain, fc_skip, nats_fc_analogue, resnet
-from eigennas.space import NATS_OPS, Arch
+from theory.presets import fc_chain, fc_skip, nats_fc_analogue, resnet
+from theory.space import NATS_OPS, Arch
 
 ACTS = ["relu", "leaky_relu(0.2)", "tanh", "sigmoid", "swish", "gelu", "erf", "identity",
         "mix(0.5*relu,0.5*tanh)"]

@@ -9,10 +9,10 @@ import pytest
 import torch
 from torch import nn
 
-from eigennas.presets import fc_chain, resnet
 from empirics import NTKMethod, build_model, empirical_ntk, lambda_min
-from empirics.nats_net import NATSNetwork
+from empirics.models.nats_net import NATSNetwork
 from empirics.ntk import NTKError, NTKInputError, NTKMemoryError, is_batch_coupled
+from theory.presets import fc_chain, resnet
 
 ARCH = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_1x1~1|skip_connect~2|"
 ALL = [m for m in NTKMethod if m is not NTKMethod.AUTO]
@@ -172,7 +172,7 @@ def test_params_weights_selection():
 
 @pytest.mark.parametrize("method", [NTKMethod.BATCHED, NTKMethod.JACREV, NTKMethod.LOOP, NTKMethod.VMAP])
 def test_chunking_does_not_change_the_result(method, monkeypatch):
-    import empirics.ntk as ntk_mod
+    import empirics.ntk.empirical as ntk_mod
 
     model = tiny_nats().train() if method is not NTKMethod.VMAP else tiny_nats().eval()
     X = torch.randn(5, 3, 8, 8, dtype=torch.float64)

@@ -1,4 +1,4 @@
-"""empirics.spectrum and empirics.build: float64 spectra, seeds summary, model dispatch."""
+"""empirics.ntk.spectrum and empirics.models.build: float64 spectra, seeds summary, model dispatch."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from eigennas.presets import fc_chain
-from eigennas.space import ArchError
 from empirics import build_model, eigvalsh, lambda_min, repeat_over_seeds
-from empirics.nats_net import NATSNetwork
-from empirics.spectrum import condition_number, lambda_max
+from empirics.models.nats_net import NATSNetwork
+from empirics.ntk.spectrum import condition_number, lambda_max
+from theory.presets import fc_chain
+from theory.space import ArchError
 
 NATS = "|nor_conv_1x1~0|+|skip_connect~0|avg_pool_3x3~1|+|none~0|nor_conv_3x3~1|skip_connect~2|"
 

@@ -13,7 +13,7 @@ import pytest
 from eigennas import figures
 from eigennas.compare import compare
 from eigennas.figures import FigureError, Settings, figure_data, make_figures, parse_only
-from eigennas.presets import fc_chain, fc_skip
+from theory.presets import fc_chain, fc_skip
 
 TINY = Settings(n=6, d=8, depths=(1, 2), widths=(64,), seeds=(0,), skip_depth=3,
                 convergence_widths=(32, 64, 128), convergence_seeds=2, nats_cells=12)
@@ -71,7 +71,7 @@ def test_figure_f_uses_the_benchmark(tmp_path, tiny, data_dir):
 def test_missing_data_skips_only_the_nats_panel(tmp_path, tiny, monkeypatch):
     monkeypatch.setenv("EIGENNAS_DATA", str(tmp_path / "nowhere"))
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr("eigennas.data._candidates", lambda: [tmp_path / "nope"])
+    monkeypatch.setattr("theory.data_dir._candidates", lambda: [tmp_path / "nope"])
     msgs = []
     paths = make_figures(out=tmp_path / "out", only="e,f", quick=True, show_progress=False, log=msgs.append)
     assert {p.stem for p in paths} == {"e_mixed"}

@@ -11,9 +11,9 @@ import random
 import pytest
 import torch
 
-from eigennas.presets import all_nats_arch_strings
-from eigennas.space import ArchError
-from empirics.nats_net import NATSNetwork, count_parameters
+from empirics.models.nats_net import NATSNetwork, count_parameters
+from theory.presets import all_nats_arch_strings
+from theory.space import ArchError
 
 CSV = "nb201_accuracies/nb201_all_archs_merged.csv"
 ARCH1 = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_1x1~1|skip_connect~2|"

@@ -11,8 +11,8 @@ from scipy.spatial.distance import cdist
 from torch import nn
 from toy_cells import toy_factory
 
-from empirics import scores as S
-from empirics.scores import SCORES, ScoreError, get_score, parse_options, weight_ntk
+from empirics.nas import scores as S
+from empirics.nas.scores import SCORES, ScoreError, get_score, parse_options, weight_ntk
 
 ARCH = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
 ZERO = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"
@@ -119,7 +119,6 @@ def test_eigen_normalizations_match_the_spectrum(batch):
 
 
 def test_engine_kernel_equals_the_reference_loop(batch):
-    pytest.importorskip("empirics.ntk", reason="empirics.ntk not available")
     from empirics.ntk import empirical_ntk
 
     x, _ = batch
@@ -226,16 +225,11 @@ def test_theory_score():
     assert math.isfinite(get_score("theory").score(ARCH))
 
 
-# ------------------------------------------------------------------ the real NATS cell network, when present
-
-
-def _build_model_or_skip():
-    pytest.importorskip("empirics.nats_net", reason="the NATS cell network (empirics.nats_net) is not available yet")
+# ------------------------------------------------------------------ the real NATS cell network
 
 
 def test_scores_on_the_nats_network_smoke(data_dir):
-    _build_model_or_skip()
-    from empirics.images import image_batch
+    from empirics.nas.images import image_batch
 
     x, y = image_batch("cifar10", 4, seed=0, data_dir=data_dir)
     for name in ("eigen", "tenas_cond", "naswot", "grad_norm", "synflow"):
@@ -249,8 +243,7 @@ def test_scores_on_the_nats_network_smoke(data_dir):
 
 
 def test_params_score_equals_the_benchmark(data_dir):
-    _build_model_or_skip()
-    from empirics.benchmark import CsvBenchmark
+    from empirics.nas.benchmark import CsvBenchmark
 
     b = CsvBenchmark(data_dir=data_dir)
     p = get_score("params")

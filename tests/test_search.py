@@ -12,12 +12,12 @@ from scipy import stats
 from toy_cells import toy_factory
 
 from eigennas.cli import main
-from eigennas.space import Arch
-from empirics import scores as S
-from empirics.benchmark import DATASETS
-from empirics.cache import ScoreCache
-from empirics.scores import Score, get_score, register_score
-from empirics.search import Scorer, bootstrap_ci, class_key, correlate, run_protocol
+from empirics.nas import scores as S
+from empirics.nas.benchmark import DATASETS
+from empirics.nas.cache import ScoreCache
+from empirics.nas.scores import Score, get_score, register_score
+from empirics.nas.search import Scorer, bootstrap_ci, class_key, correlate, run_protocol
+from theory.space import Arch
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -136,7 +136,6 @@ def test_smoke_search_end_to_end_toy(bench, data_dir, tmp_path):
 
 
 def test_smoke_search_on_the_nats_network(bench, data_dir, tmp_path):
-    pytest.importorskip("empirics.nats_net", reason="the NATS cell network (empirics.nats_net) is not available yet")
     score = get_score("eigen", batch_size=4, seeds=1, C=8, N=1)
     res = run_protocol("sample", score, bench, n=10, repeats=1, cache=ScoreCache(tmp_path), data_dir=data_dir,
                        progress=False)

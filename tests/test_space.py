@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from eigennas.presets import all_nats_arch_strings, fc_chain, fc_skip, nats_fc_analogue, resnet, resnet_alpha
-from eigennas.space import NATS_OPS, Arch, ArchError, Edge, Op, OpKind
+from theory.presets import all_nats_arch_strings, fc_chain, fc_skip, nats_fc_analogue, resnet, resnet_alpha
+from theory.space import NATS_OPS, Arch, ArchError, Edge, Op, OpKind
 
 OP_TOKENS = [
     "none", "skip_connect", "dense_relu", "dense_tanh", "dense_leaky_relu(0.2)", "dense_gelu", "dense_sigmoid",

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import integrate
 
-from eigennas.activations import parse_activation
+from theory.activations import parse_activation
 from theory.dual import (
     derivative_second_moments,
     dual,

@@ -9,8 +9,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from eigennas.presets import all_nats_arch_strings, fc_chain, nats_fc_analogue, resnet
-from eigennas.space import Arch, ArchError
 from theory import (
     InputError,
     KernelTooLargeError,
@@ -20,6 +18,8 @@ from theory import (
     ntk,
     sphere_data,
 )
+from theory.presets import all_nats_arch_strings, fc_chain, nats_fc_analogue, resnet
+from theory.space import Arch, ArchError
 
 
 def arccos_relu_chain(X: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray]:

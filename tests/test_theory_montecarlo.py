@@ -1,7 +1,7 @@
 """Monte-Carlo validation: the empirical NTK of a wide FCNet converges to theory.ntk.
 
 Every architecture below is built twice from the same Arch: as the exact infinite-width kernel
-(theory.kernels) and as a finite torch network (empirics.fc_model.FCNet), whose NTK is computed in
+(theory.kernels) and as a finite torch network (empirics.models.fc_model.FCNet), whose NTK is computed in
 tests/_ntk_helpers.py without using theory/ (checked against full torch.func Jacobians). The data
 have a non-zero coordinate mean, so the feature-mean terms of the kernels are exercised.
 """
@@ -13,9 +13,9 @@ import pytest
 import torch
 from _ntk_helpers import empirical_ntk, jacobian_ntk, mean_empirical_ntk, rel_fro
 
-from eigennas.presets import nats_fc_analogue, resnet
-from empirics.fc_model import FCNet
+from empirics.models.fc_model import FCNet
 from theory import kernel_pieces, ntk, sphere_data
+from theory.presets import nats_fc_analogue, resnet
 
 torch.set_num_threads(1)
 

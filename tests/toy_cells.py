@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from eigennas.space import Arch
+from theory.space import Arch
 
 
 class _RCB(nn.Module):

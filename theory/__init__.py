@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from eigennas.space import Arch
+from theory.space import Arch
 
 from .data import InputError, KernelTooLargeError, check_inputs, sphere_data
 from .dual import DualResult, dual, dual_derivative, dual_gauss_hermite, gaussian_mean

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from theory.data_dir import find_data_dir
+
 __all__ = [
     "InputError",
     "KernelTooLargeError",
@@ -104,7 +106,7 @@ def sphere_data(n: int = 50, d: int = 10, seed: int = 0, source: str = "gaussian
     * ``source="gaussian"``: rows i.i.d. N(0, I_d), rescaled to norm √d (uniform on the sphere;
       coordinate means ≈ 0).
     * ``source="cifar10"``: the first n images of the CIFAR-10 test sample in the data folder
-      (``eigennas.data.find_data_dir``; file ``CIFAR10_SAMPLES``, key 'images', (N, 32, 32, 3) uint8),
+      (``theory.data_dir.find_data_dir``; file ``CIFAR10_SAMPLES``, key 'images', (N, 32, 32, 3) uint8),
       scaled to [0, 1], flattened (d = 3072, the argument ``d`` is ignored), optionally centred per
       image (``center``), then rescaled to norm √3072. Uncentred images keep their positive coordinate
       mean, which the kernels track.
@@ -116,8 +118,6 @@ def sphere_data(n: int = 50, d: int = 10, seed: int = 0, source: str = "gaussian
             raise InputError(f"d must be >= 1, got {d}")
         X = np.random.default_rng(seed).standard_normal((n, d))
     elif source == "cifar10":
-        from eigennas.data import find_data_dir
-
         path = Path(find_data_dir(data_dir)) / CIFAR10_SAMPLES
         if not path.is_file():
             raise FileNotFoundError(f"CIFAR-10 samples not found at {path}")

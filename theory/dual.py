@@ -30,7 +30,7 @@ Methods
   ``MEHLER_MAX_ORDER``) until this bound is ≤ ``MEHLER_TOL`` times the diagonal scale, and the bound
   actually achieved is returned with the value (``DualResult.error_bound``). Derivative duals use the Stein coefficients
   ν_r(σ'_q) = √(r+1) μ_{r+1}(σ_q)/√q and the same bound with E[σ'(√q z)²].
-  For smooth activations μ_r is computed by quadrature (``eigennas.activations.smooth_rule``:
+  For smooth activations μ_r is computed by quadrature (``theory.gaussian.smooth_rule``:
   Gauss–Hermite, or a composite rule at large q) and orders above ``GH_MAX_ORDER`` are not resolved:
   the tail bound accounts for that.
 * the **diagonal** (same sample on both sides, c = q1 = q2) is always exact: 1-D adaptive quadrature
@@ -51,22 +51,18 @@ from functools import lru_cache
 
 import numpy as np
 
-from eigennas.activations import (
-    GH_MAX_ORDER,
-    GH_MAX_Q,
+from theory.activations import (
     Activation,
     Erf,
     Identity,
     LeakyReLU,
     Mixture,
     ReLU,
-    gaussian_expectation,
     hermite_coefficients,
-    normalized_hermite,
     parse_activation,
     second_moment,
-    smooth_rule,
 )
+from theory.gaussian import GH_MAX_ORDER, GH_MAX_Q, gaussian_expectation, normalized_hermite, smooth_rule
 
 __all__ = [
     "DualResult",
@@ -159,7 +155,7 @@ def _deriv_second_moment(act: Activation, q: float) -> float:
 @lru_cache(maxsize=65536)
 def _cross_second_moment(a1: Activation, a2: Activation, q1: float, q2: float, derivative: bool) -> float:
     """E[σ(√q1 z) τ(√q2 z)] (the ρ = 1 value; derivatives if asked) by adaptive quadrature split at 0
-    and at the kinks of both (``eigennas.activations.gaussian_expectation``)."""
+    and at the kinks of both (``theory.gaussian.gaussian_expectation``)."""
     s1, s2 = math.sqrt(q1), math.sqrt(q2)
     f1 = a1.derivative_numpy if derivative else a1.numpy
     f2 = a2.derivative_numpy if derivative else a2.numpy
@@ -212,7 +208,7 @@ def _max_order(act: Activation) -> int:
 
 @lru_cache(maxsize=8)
 def _gh_hermite(r: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The Gauss–Hermite rule of ``eigennas.activations`` (q ≤ GH_MAX_Q) and h_0..h_r at its nodes."""
+    """The Gauss–Hermite rule of ``theory.gaussian`` (q ≤ GH_MAX_Q) and h_0..h_r at its nodes."""
     z, w = smooth_rule(GH_MAX_Q)
     return z, w, normalized_hermite(r, z)
 

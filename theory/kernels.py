@@ -6,7 +6,7 @@ Node 0 is the input x ∈ ℝ^d. Every other node v is a vector of width m,
 h_v = Σ_{skip u→v} α_{uv} h_u + Σ_{dense e: u→v} α_e σ_e(g_e),  g_e = √(c_w/n_u) W_e h_u,
 with W_e ∈ ℝ^{m×n_u} i.i.d. N(0, 1), a fresh matrix per dense edge, n_u = d for u = 0 and m
 otherwise, and c_w = 1/E[σ(z)²] (``default_weight_variance``). A skip out of node 0 carries x tiled
-to width m (see ``empirics.fc_model``). The output is the readout f(x) = vᵀ h_out/√m, v ~ N(0, I_m).
+to width m (see ``empirics.models.fc_model``). The output is the readout f(x) = vᵀ h_out/√m, v ~ N(0, I_m).
 The kernels are the m → ∞ limits (the tensor-program limits of Yang 2019/2020, which cover any DAG
 of this kind): NNGP Σ(x, x') = E[f(x) f(x')] and NTK Θ(x, x') = Σ_θ ∂f(x)/∂θ · ∂f(x')/∂θ.
 
@@ -52,7 +52,7 @@ are the arc-cosine kernels (Cho & Saul 2009), for erf the arcsine kernel (Willia
 
 Dead nodes: following ``Arch.live_nodes``, a node with no non-``none`` path from the input carries
 the zero function and every edge out of it is dropped (a dense edge would otherwise add the constant
-σ(0); the finite model in ``empirics.fc_model`` drops it too). All arrays are float64 and every
+σ(0); the finite model in ``empirics.models.fc_model`` drops it too). All arrays are float64 and every
 operation is vectorized over the N² pairs.
 """
 
@@ -63,8 +63,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from eigennas.activations import Activation, default_weight_variance
-from eigennas.space import Arch, ArchError, Edge
+from theory.activations import Activation, default_weight_variance
+from theory.space import Arch, ArchError, Edge
 
 from .data import check_inputs, check_memory
 from .dual import dual, dual_derivative, gaussian_mean
@@ -206,7 +206,7 @@ def parse_fc_arch(arch: Arch | str) -> Arch:
         conv = sorted({e.op.token for e in a.edges if e.op.is_conv_space})
         raise ArchError(
             f"{a} contains NATS convolutional ops {conv}; the exact kernels are defined for the FC space. "
-            "Use arch.to_fc_analogue() (eigennas.presets.nats_fc_analogue) for the FC analogue of a NATS cell"
+            "Use arch.to_fc_analogue() (theory.presets.nats_fc_analogue) for the FC analogue of a NATS cell"
         )
     return a
 

@@ -10,9 +10,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from empirics.benchmark import Benchmark, load_benchmark
-from empirics.cache import DEFAULT_CACHE_DIR, ScoreCache
-from empirics.scores import SCORES, Score, get_score, parse_options
+import torch
+
+from empirics.nas.benchmark import Benchmark, load_benchmark
+from empirics.nas.cache import DEFAULT_CACHE_DIR, ScoreCache
+from empirics.nas.scores import SCORES, Score, get_score, parse_options
 
 
 def add_common(p: argparse.ArgumentParser) -> None:
@@ -43,8 +45,6 @@ def add_common(p: argparse.ArgumentParser) -> None:
 
 
 def setup(args: argparse.Namespace) -> tuple[Benchmark, Score, ScoreCache]:
-    import torch
-
     torch.set_num_threads(max(1, int(args.threads)))
     bench = load_benchmark(args.bench_path, backend=args.backend, data_dir=args.data_dir)
     score = get_score(args.score, **parse_options(args.opt, args.score))

@@ -1,6 +1,6 @@
-"""``eigennas ablate``: ablation of the EigenNAS score's free choices on NATS-Bench (``empirics.ablation``).
+"""``eigennas ablate``: ablation of the EigenNAS score's free choices on NATS-Bench (``experiments.ablation``).
 
-Each variant is a comma-separated ``key=value`` list over the fields of ``empirics.ablation.Variant``
+Each variant is a comma-separated ``key=value`` list over the fields of ``experiments.ablation.Variant``
 (kind, C, N, bn, output, batch_size, images, seeds, normalize); unnamed fields take the reduced base
 (C=8, N=1, BN train, sum of logits, batch 16, real images, 1 seed, raw λ_min). For each variant the
 command prints (and writes as JSON and a Markdown table) Spearman/Kendall with bootstrap CIs on the
@@ -19,7 +19,25 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from empirics.ablation import GRIDS, NORMALIZATIONS, AblationError, Variant, parse_variant, short_label
+import numpy as np
+import torch
+
+from empirics.nas.benchmark import canonical_dataset, load_benchmark
+from empirics.nas.cache import ScoreCache
+from empirics.nas.search import class_key
+from experiments.ablation import (
+    GRIDS,
+    NORMALIZATIONS,
+    AblationError,
+    SpectrumRunner,
+    Variant,
+    cell_sample,
+    evaluate_variant,
+    parse_variant,
+    run_evolution,
+    run_prune,
+    short_label,
+)
 
 HELP = "ablation of the eigen score's choices (BN, output, normalization, batch, images, seeds, size) on NATS-Bench"
 
@@ -136,13 +154,6 @@ def search_table(rows: list[dict[str, Any]]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    import numpy as np
-    import torch
-
-    from empirics.ablation import SpectrumRunner, cell_sample, evaluate_variant, run_evolution, run_prune
-    from empirics.benchmark import load_benchmark
-    from empirics.cache import ScoreCache
-
     torch.set_num_threads(max(1, int(args.threads)))
     bench = load_benchmark(args.bench_path, data_dir=args.data_dir)
     variants = _variants(args)
@@ -173,8 +184,6 @@ def run(args: argparse.Namespace) -> int:
     for v in variants:
         idx = cells
         if args.cached_only and v.kind == "eigen":
-            from empirics.search import class_key
-
             keep = []
             for i in cells:
                 ck = class_key(bench.arch(i), "canonical", bench)
@@ -227,8 +236,6 @@ def run(args: argparse.Namespace) -> int:
 
 def _dataset_tag(dataset: str) -> str:
     """'' for the default CIFAR-10 images, else '_<dataset>' (file names say which images scored)."""
-    from empirics.benchmark import canonical_dataset
-
     d = canonical_dataset(dataset)
     return "" if d == "cifar10" else f"_{d}"
 

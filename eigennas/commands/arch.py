@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from eigennas.space import Arch
+from theory.space import Arch
 
 HELP = "parse, print and canonicalize an architecture string; show its FC analogue"
 

@@ -6,6 +6,10 @@ import argparse
 
 import numpy as np
 
+import bounds
+import theory
+from theory.space import Arch
+
 HELP = "lower/upper bounds on lambda_min(NTK) and the generalization bound, as LaTeX and numbers"
 
 
@@ -22,10 +26,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import bounds
-    import theory
-    from eigennas.space import Arch
-
     arch = Arch.parse(args.arch)
     if args.fc_analogue:
         arch = arch.to_fc_analogue()

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from eigennas.commands._nats_common import add_common, opt_tag, setup, write_csv, write_json
-from empirics.benchmark import DATASETS, canonical_dataset
-from empirics.search import Scorer, correlate, scatter_plot
+from empirics.nas.benchmark import DATASETS, canonical_dataset
+from empirics.nas.search import Scorer, correlate, scatter_plot
 
 HELP = "rank correlation (Spearman, Kendall, bootstrap CIs) of a score with NATS-Bench accuracy"
 

@@ -15,6 +15,12 @@ import sys
 import numpy as np
 import sympy as sp
 
+import bounds
+from eigennas.compare import compare
+from eigennas.figures import figure_data
+from theory.activations import default_weight_variance, hermite_coefficients
+from theory.space import Arch
+
 HELP = "walk through an architecture: Hermite coefficients, each bound as a formula, exact and measured lambda_min"
 
 
@@ -65,8 +71,6 @@ def _symbol_table(b) -> None:
 
 def latex_document(arch, r: int) -> str:
     """Every bound of ``arch`` as a standalone LaTeX snippet (amsmath ``align*``)."""
-    import bounds
-
     lo, up, gen = bounds.lower(arch, r), bounds.upper(arch), bounds.generalization(arch)
     lines = [
         "% eigennas explain --latex: bounds on lambda_min of the exact infinite-width NTK",
@@ -86,12 +90,6 @@ def latex_document(arch, r: int) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    import bounds
-    from eigennas.activations import default_weight_variance, hermite_coefficients
-    from eigennas.compare import compare
-    from eigennas.figures import figure_data
-    from eigennas.space import Arch
-
     arch = Arch.parse(args.arch)
     if not arch.is_fc:
         fc = arch.to_fc_analogue()

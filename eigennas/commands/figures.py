@@ -6,12 +6,12 @@ import argparse
 import sys
 import time
 
+from eigennas.figures import FIGURES, make_figures
+
 HELP = "regenerate the figures (bound vs exact vs measured lambda_min; NATS scatter) as PNG, PDF and CSV"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from eigennas.figures import FIGURES
-
     names = "; ".join(f"{k}={stem}: {desc}" for k, (stem, desc) in FIGURES.items())
     p.add_argument("--quick", action="store_true", help="small settings (a few minutes on 2 CPU cores)")
     p.add_argument("--only", default=None, help=f"comma-separated figures to make (default all). {names}")
@@ -23,8 +23,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from eigennas.figures import make_figures
-
     t0 = time.perf_counter()
     paths = make_figures(out=args.out, only=args.only, quick=args.quick, data=args.data, data_dir=args.data_dir,
                          show_progress=not args.no_progress, log=lambda m: print(m, file=sys.stderr))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from eigennas.activations import hermite_coefficients, parse_activation, second_moment
+from theory.activations import hermite_coefficients, parse_activation, second_moment
 
 HELP = "Hermite coefficients mu_r of an activation (exact or quadrature) and the Parseval check"
 

@@ -6,6 +6,9 @@ import argparse
 
 import numpy as np
 
+from theory import kernel_pieces, sphere_data
+from theory.space import Arch
+
 HELP = "exact infinite-width NNGP/NTK of an architecture on data, and its lambda_min"
 
 
@@ -24,9 +27,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from eigennas.space import Arch
-    from theory import kernel_pieces, sphere_data
-
     arch = Arch.parse(args.arch)
     if not arch.is_fc:
         arch = arch.to_fc_analogue()

@@ -2,13 +2,22 @@
 
 FC architectures are measured on synthetic data on the sphere of radius √d (``theory.data.sphere_data``,
 seed 0); NATS-Bench cells on a normalized batch of real CIFAR-10 / CIFAR-100 / ImageNet16-120 images
-(``empirics.images.image_batch``, seed 0). One model per seed (``empirics.build_model(arch, width, seed)``).
+(``empirics.nas.images.image_batch``, seed 0). One model per seed (``empirics.build_model(arch, width, seed)``).
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+
+import torch
+
+from empirics.models.batchnorm import set_bn_mode
+from empirics.models.build import build_model
+from empirics.nas.images import image_batch
+from empirics.ntk.spectrum import repeat_over_seeds
+from theory.data import sphere_data
+from theory.space import Arch
 
 HELP = "empirical NTK lambda_min of a finite-width torch model (mean/std over seeds)"
 
@@ -36,26 +45,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
-    from eigennas.space import Arch
-    from empirics.build import build_model
-    from empirics.spectrum import repeat_over_seeds
-
     arch = Arch.parse(args.arch)
     if args.seeds < 1 or args.n < 1:
         raise ValueError("--seeds and --n must be >= 1")
     nats = any(e.op.is_conv_space for e in arch.edges)
     if nats:
-        from empirics.images import image_batch
-
         X, _ = image_batch(args.dataset, batch_size=args.n, seed=0, data_dir=args.data_dir)
         classes = {"cifar10": 10, "cifar100": 100}.get(args.dataset.lower(), 120)
         width = 16 if args.width is None else args.width
 
         def builder(seed: int):
-            from empirics.batchnorm import set_bn_mode
-
             m = build_model(arch, width=width, seed=seed, N=args.cells, num_classes=classes)
             return set_bn_mode(m, args.bn, X)
 
@@ -64,8 +63,6 @@ def run(args: argparse.Namespace) -> int:
             f"{args.n} {args.dataset} images"
         )
     else:
-        from theory.data import sphere_data
-
         X = torch.from_numpy(sphere_data(args.n, args.d, seed=0))
         width = 512 if args.width is None else args.width
 

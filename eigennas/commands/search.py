@@ -7,8 +7,8 @@ import math
 from pathlib import Path
 
 from eigennas.commands._nats_common import add_common, opt_tag, setup, write_csv, write_json
-from empirics.benchmark import DATASETS
-from empirics.search import PROTOCOLS, run_protocol
+from empirics.nas.benchmark import DATASETS
+from empirics.nas.search import PROTOCOLS, run_protocol
 
 HELP = "train-free NAS on NATS-Bench with a score (eigen, naswot, params, ...) and a protocol"
 

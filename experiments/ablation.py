@@ -10,7 +10,7 @@ which leaves free choices that the paper does not pin down. A :class:`Variant` f
 * ``C``, ``N``: network width and cells per stage (NATS-Bench: 16, 5; reduced: 8, 1).
 * ``bn``: BatchNorm in ``train`` mode (batch statistics couple the samples, TE-NAS), ``eval`` (running
   statistics: the identity at initialization) or ``decoupled`` (the batch statistics held constant: no
-  coupling through them; ``empirics.batchnorm``).
+  coupling through them; ``empirics.models.batchnorm``).
 * ``output``: ``sum`` (f = Σ_c f_c, a B×B kernel), ``class:rand`` (one class c drawn from the score
   seed), ``class:k``, ``full`` (all logits, (B·C)×(B·C)), ``trace`` ((1/C) Σ_c K_c, the mean of the
   per-class blocks).
@@ -22,43 +22,34 @@ which leaves free choices that the paper does not pin down. A :class:`Variant` f
   network scored); ``log`` log λ_1; ``cond`` −λ_n/λ_1 (the TE-NAS condition number, Chen, Gong &
   Wang, *Neural Architecture Search on ImageNet in Four GPU Hours*, ICLR 2021).
 * ``kind``: ``eigen`` (the above), or the baselines ``theory`` (λ_min of the exact infinite-width NTK of
-  the cell's FC analogue, ``empirics.scores.TheoryScore``) and ``params`` (NATS-size parameter count).
+  the cell's FC analogue, ``empirics.nas.scores.TheoryScore``) and ``params`` (NATS-size parameter count).
 
 Every spectrum is computed once per (cell class, spectrum options, dataset, score seed,
 initialization k) and its summary statistics (n, λ_1, λ_2, λ_n, tr K, Σ log λ⁺, #λ ≤ 0, P, time)
 are appended to ``<cache>/spectra.jsonl``: all normalizations and seed counts are derived from the
 cache, and interrupted runs resume. Cells are scored on the smallest-index member of their
-``Arch.canonical`` class (as ``empirics.search``).
+``Arch.canonical`` class (as ``empirics.nas.search``).
 
 Cells: one fixed random permutation of the 15,625 benchmark indices (``default_rng(seed)``, seed 0);
 a variant evaluated on N cells uses its first N entries, so smaller runs are prefixes of larger ones
 and every variant with the same N sees the same cells. The score is computed on the images and
 number of classes of ``dataset`` (default CIFAR-10) and correlated with the 200-epoch test accuracy
-of all three datasets (the P-T convention of ``empirics.search``).
+of all three datasets (the P-T convention of ``empirics.nas.search``).
 
-Per variant: Spearman ρ and Kendall τ with percentile bootstrap CIs (``empirics.search.correlate``),
+Per variant: Spearman ρ and Kendall τ with percentile bootstrap CIs (``empirics.nas.search.correlate``),
 mean time per scored class, and P-S(n) drawn from the scored pool: R repeats, repeat r draws n of the
 N scored cells with ``default_rng([seed, r])`` and takes the argmax; mean ± std (ddof 0) of the
 chosen cells' test accuracy.
 
-Search beyond sampling (any score function of an arch string, or of a per-edge op-set supernet):
-
-* :func:`prune_search`: TE-NAS pruning (Chen et al. 2021): start from the supernet with all five ops
-  on each of the six edges (op outputs summed); each round, for every edge e and op o still on e,
-  score the supernet without o on e; on every edge remove the op whose removal lowers the score
-  least (largest score after removal); stop when one op per edge is left.
-* :func:`evolution_search`: regularized (aging) evolution (Real, Aggarwal, Huang & Le, *Regularized
-  Evolution for Image Classifier Architecture Search*, AAAI 2019): population P of random cells; each
-  cycle samples S members, mutates the best (one edge gets another op) and appends the child, removing
-  the oldest member; the answer is the best-scored cell ever seen.
-"""
+Search beyond sampling, driven by a variant's score: :func:`run_prune` (TE-NAS pruning of the
+supernet) and :func:`run_evolution` (regularized evolution); the strategies themselves are in
+``empirics.nas.strategies``."""
 
 from __future__ import annotations
 
 import itertools
 import math
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
@@ -66,11 +57,17 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from tqdm import tqdm
 
-from empirics.batchnorm import BN_MODES
-from empirics.benchmark import DATASETS, Benchmark, canonical_dataset
-from empirics.cache import ScoreCache, options_fingerprint, record_key
-from empirics.spectrum import NORMALIZATIONS, normalized_value, spectrum_stats
+from empirics.models.batchnorm import BN_MODES
+from empirics.models.nats_net import count_parameters
+from empirics.nas.benchmark import DATASETS, Benchmark, canonical_dataset
+from empirics.nas.cache import ScoreCache, options_fingerprint, record_key
+from empirics.nas.images import NUM_CLASSES, image_batch
+from empirics.nas.scores import EigenScore, _eigvalsh, get_score
+from empirics.nas.search import Scorer, class_key, correlate, representatives
+from empirics.nas.strategies import evolution_search, prune_search, supernet
+from empirics.ntk.spectrum import NORMALIZATIONS, normalized_value, spectrum_stats
 
 __all__ = [
     "Variant",
@@ -82,29 +79,16 @@ __all__ = [
     "expand_grid",
     "GRIDS",
     "cell_sample",
-    "spectrum_stats",
-    "normalized_value",
     "SpectrumRunner",
     "pool_search",
     "evaluate_variant",
-    "EDGES",
-    "supernet",
-    "prune_search",
-    "cell_connected",
-    "evolution_search",
-    "arch_from_ops",
-    "ops_from_arch",
     "run_prune",
     "run_evolution",
     "baseline_values",
     "random_class",
-    "SuperCell",
 ]
 
 OUTPUTS: tuple[str, ...] = ("sum", "class:rand", "full", "trace")
-#: the six edges (src → dst) of a NATS cell in arch-string order
-EDGES: tuple[tuple[int, int], ...] = ((0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3))
-NATS_OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 
 
 class AblationError(ValueError):
@@ -268,8 +252,6 @@ ModelFactory = Callable[[str, int, int, int], nn.Module]
 def _eigen_score(variant: Variant, seed: int, num_classes: int, model_factory: ModelFactory | None) -> Any:
     """The single-initialization ``EigenScore`` whose spectrum a variant reads (``class:rand`` resolved
     to the class drawn from ``seed``)."""
-    from empirics.scores import EigenScore
-
     out = variant.output
     if out == "class:rand":
         out = f"class:{random_class(seed, num_classes)}"
@@ -282,7 +264,7 @@ class SpectrumRunner:
     """Computes and caches NTK spectra of benchmark cells for eigen variants.
 
     ``cache``: a ``ScoreCache`` (use ``filename='spectra.jsonl'``); ``model_factory`` as in
-    ``empirics.scores`` (default the NATS network); ``images``: an explicit (X, y) batch (tests).
+    ``empirics.nas.scores`` (default the NATS network); ``images``: an explicit (X, y) batch (tests).
     """
 
     bench: Benchmark
@@ -302,8 +284,6 @@ class SpectrumRunner:
 
     @property
     def num_classes(self) -> int:
-        from empirics.images import NUM_CLASSES
-
         return int(NUM_CLASSES[self.dataset])
 
     def batch(self, images: str, batch_size: int) -> torch.Tensor:
@@ -315,8 +295,6 @@ class SpectrumRunner:
                 if len(X) < batch_size:
                     raise AblationError(f"{batch_size} images wanted, {len(X)} given")
             else:
-                from empirics.images import image_batch
-
                 X = image_batch(self.dataset, batch_size, self.seed, data_dir=self.data_dir)[0]
             if images == "gaussian":
                 g = torch.Generator().manual_seed(int(np.random.SeedSequence([self.seed, 4242]).generate_state(1)[0]))
@@ -325,8 +303,6 @@ class SpectrumRunner:
         return self._batches[key]
 
     def _cls(self, arch: str) -> tuple[str, str]:
-        from empirics.search import class_key, representatives
-
         ck = class_key(arch, "canonical", self.bench)
         return ck, representatives(self.bench, "canonical").get(ck, arch)
 
@@ -334,8 +310,6 @@ class SpectrumRunner:
         return record_key(ck, "eigen_spectrum", {**variant.spectrum_options(), "init": k}, self.dataset, self.seed)
 
     def _params(self, arch: str, variant: Variant) -> float:
-        from empirics.nats_net import count_parameters
-
         if self.model_factory is None:
             return float(count_parameters(arch, C=variant.C, N=variant.N, num_classes=self.num_classes))
         m = self.model_factory(arch, self.num_classes, variant.C, variant.N)
@@ -353,8 +327,6 @@ class SpectrumRunner:
         are K_c = K_full[c::C, c::C] and the ``trace`` kernel is (1/C) Σ_c K_c, so both spectra are
         returned (the caller caches both). Other outputs return their own entry only.
         """
-        from empirics.scores import _eigvalsh
-
         P = self._params(arch, variant)
         X = self.batch(variant.images, variant.batch_size)
         if variant.output not in ("full", "trace"):
@@ -407,8 +379,6 @@ class SpectrumRunner:
             keys.append(row)
         items: Iterable = todo.items()
         if self.progress and todo:
-            from tqdm import tqdm
-
             items = tqdm(list(todo.items()), desc=variant.label[:60], unit="spec", leave=False)
         for rk, (rep, ck, k) in items:
             if rk in self.cache:  # stored as a by-product of an earlier item (full / trace)
@@ -481,9 +451,6 @@ def baseline_values(
 ) -> tuple[np.ndarray, float]:
     """Scores and mean time per computed cell of the ``theory`` / ``params`` baselines (registry scores,
     through the ordinary score cache)."""
-    from empirics.scores import get_score
-    from empirics.search import Scorer
-
     score = get_score(variant.kind)
     scorer = Scorer(score, bench, "cifar10", cache=cache or ScoreCache(None), progress=False)
     t0 = time.perf_counter()
@@ -505,8 +472,6 @@ def evaluate_variant(
     seed: int = 0,
 ) -> dict[str, Any]:
     """One table row: correlations (all three datasets, bootstrap CIs), P-S(ps_n) from the pool, time/cell."""
-    from empirics.search import correlate
-
     if variant.kind == "eigen":
         if runner is None:
             raise AblationError("eigen variants need a SpectrumRunner")
@@ -533,173 +498,6 @@ def evaluate_variant(
 
 
 # --------------------------------------------------------------------------- pruning and evolution
-
-
-def arch_from_ops(ops: Sequence[str]) -> str:
-    """NATS arch string from the six edge ops in ``EDGES`` order."""
-    if len(ops) != 6:
-        raise AblationError(f"a NATS cell has 6 edges, got {len(ops)} ops")
-    o = list(ops)
-    return f"|{o[0]}~0|+|{o[1]}~0|{o[2]}~1|+|{o[3]}~0|{o[4]}~1|{o[5]}~2|"
-
-
-def ops_from_arch(arch: str) -> list[str]:
-    """The six edge ops (``EDGES`` order) of a NATS arch string."""
-    toks = [t for node in arch.strip("|").split("|+|") for t in node.split("|") if t]
-    ops = [t.split("~")[0] for t in toks]
-    if len(ops) != 6:
-        raise AblationError(f"not a NATS topology cell: {arch!r}")
-    return ops
-
-
-class SuperCell(nn.Module):
-    """A NATS cell with a set of ops per edge, summed (the TE-NAS supernet cell).
-
-    node j = Σ_{i<j} Σ_{o∈S_ij} o(node i).
-    """
-
-    def __init__(self, op_sets: Sequence[Sequence[str]], c: int) -> None:
-        super().__init__()
-        from eigennas.space import Op
-        from empirics.nats_net import _make_op
-
-        if len(op_sets) != 6 or any(len(s) == 0 for s in op_sets):
-            raise AblationError("a supernet cell needs a non-empty op set on each of the 6 edges")
-        self.edges = nn.ModuleList()
-        for s in op_sets:
-            self.edges.append(nn.ModuleList([_make_op(Op.parse(o).kind, c, True, True) for o in s]))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        nodes = [x]
-        for j in (1, 2, 3):
-            total: torch.Tensor | None = None
-            for e, (src, dst) in enumerate(EDGES):
-                if dst != j:
-                    continue
-                for op in self.edges[e]:
-                    y = op(nodes[src])
-                    total = y if total is None else total + y
-            assert total is not None
-            nodes.append(total)
-        return nodes[-1]
-
-
-def supernet(op_sets: Sequence[Sequence[str]], C: int = 8, N: int = 1, num_classes: int = 10) -> nn.Module:
-    """The NATS network whose searched cells are ``SuperCell(op_sets)`` (stem, reduction blocks and head
-    as ``NATSNetwork``)."""
-    from empirics.nats_net import NATSCell, NATSNetwork
-
-    net = NATSNetwork(arch_from_ops(["skip_connect"] * 6), C=C, N=N, num_classes=num_classes)
-    ch = [C] * N + [2 * C] + [2 * C] * N + [4 * C] + [4 * C] * N
-    for i, cell in enumerate(net.cells):
-        if isinstance(cell, NATSCell):
-            net.cells[i] = SuperCell(op_sets, ch[i])
-    return net
-
-
-def cell_connected(op_sets: Sequence[Sequence[str]]) -> bool:
-    """True when the (super)cell's output is not identically zero: ``not Arch.is_zero`` of the cell with
-    every op of every edge's set as a parallel edge (a path from input to output avoiding ``none``)."""
-    from eigennas.space import Arch
-
-    return not Arch.from_edges(
-        [(src, dst, o) for (src, dst), s in zip(EDGES, op_sets) for o in s], n_nodes=3
-    ).is_zero
-
-
-def prune_search(
-    score_fn: Callable[[list[list[str]]], float], ops: Sequence[str] = NATS_OPS, keep_connected: bool = False
-) -> dict[str, Any]:
-    """TE-NAS-style pruning (Chen et al. 2021) driven by ``score_fn(op_sets)`` (larger is better).
-
-    Start with S_e = ``ops`` on every edge e. Each round, for every edge e with |S_e| > 1 and every o ∈ S_e,
-    s(e, o) = score_fn(S with o removed from S_e); then on every such edge remove argmax_o s(e, o) (the op
-    whose removal lowers the score least), all edges at once. Stop when |S_e| = 1 for all e.
-
-    ``keep_connected`` (a guard, not part of TE-NAS): the edges are visited in ``EDGES`` order and each
-    removes its best-scored op among those whose removal, together with the removals already chosen in
-    this round, leaves a path from input to output (:func:`cell_connected`); the scores are unchanged.
-    Returns the arch string, the rounds (scores seen) and the number of score evaluations.
-    """
-    sets = [list(ops) for _ in EDGES]
-    rounds: list[dict[str, Any]] = []
-    evals = 0
-    while any(len(s) > 1 for s in sets):
-        ranked: dict[int, list[str]] = {}
-        seen: dict[str, float] = {}
-        for e, s in enumerate(sets):
-            if len(s) <= 1:
-                continue
-            vals: list[tuple[float, int, str]] = []
-            for i, o in enumerate(s):
-                trial = [list(t) for t in sets]
-                trial[e] = [x for x in s if x != o]
-                v = float(score_fn(trial))
-                evals += 1
-                seen[f"{e}:{o}"] = v
-                vals.append((-math.inf if math.isnan(v) else v, -i, o))
-            ranked[e] = [o for _, _, o in sorted(vals, reverse=True)]  # best first; ties: first op
-        removed: dict[int, str] = {}
-        after = [list(t) for t in sets]
-        for e, cands in ranked.items():
-            choice = cands[0]
-            if keep_connected:
-                for o in cands:
-                    trial = [list(t) for t in after]
-                    trial[e] = [x for x in after[e] if x != o]
-                    if cell_connected(trial):
-                        choice = o
-                        break
-            removed[e] = choice
-            after[e] = [x for x in after[e] if x != choice]
-        sets = after
-        rounds.append({"removed": {str(e): o for e, o in removed.items()}, "scores": seen})
-    return {"arch": arch_from_ops([s[0] for s in sets]), "rounds": rounds, "evaluations": evals}
-
-
-def evolution_search(
-    score_fn: Callable[[str], float],
-    cycles: int = 100,
-    population: int = 20,
-    sample: int = 5,
-    seed: int = 0,
-    ops: Sequence[str] = NATS_OPS,
-) -> dict[str, Any]:
-    """Regularized evolution (Real et al. 2019) driven by ``score_fn(arch_str)`` (larger is better).
-
-    ``population`` random cells start the queue; each of ``cycles`` steps draws ``sample`` members
-    uniformly, copies the best and mutates one uniformly chosen edge to a different op, appends the child
-    and drops the oldest member. Scores are memoized per arch string. Returns the best-scored arch seen,
-    its score, and the number of distinct cells scored.
-    """
-    if population < 2 or not 1 <= sample <= population or cycles < 0:
-        raise AblationError("need population >= 2, 1 <= sample <= population, cycles >= 0")
-    rng = np.random.default_rng(int(seed))
-    memo: dict[str, float] = {}
-
-    def f(a: str) -> float:
-        if a not in memo:
-            v = float(score_fn(a))
-            memo[a] = -math.inf if math.isnan(v) else v
-        return memo[a]
-
-    pop: deque[str] = deque()
-    for _ in range(population):
-        a = arch_from_ops([ops[int(rng.integers(len(ops)))] for _ in EDGES])
-        f(a)
-        pop.append(a)
-    for _ in range(cycles):
-        cand = [pop[int(j)] for j in rng.choice(len(pop), size=sample, replace=False)]
-        parent = max(cand, key=f)
-        child = ops_from_arch(parent)
-        e = int(rng.integers(6))
-        child[e] = [o for o in ops if o != child[e]][int(rng.integers(len(ops) - 1))]
-        c = arch_from_ops(child)
-        f(c)
-        pop.append(c)
-        pop.popleft()
-    best = max(memo, key=lambda a: memo[a])
-    return {"arch": best, "score": memo[best], "scored": len(memo), "history": list(memo)}
 
 
 def _variant_fn_supernet(variant: Variant, runner: SpectrumRunner) -> Callable[[list[list[str]]], float]:

@@ -3,7 +3,7 @@
 One interface, ``Benchmark``, two backends:
 
 * ``CsvBenchmark`` (default): the compact table ``nb201_accuracies/nb201_all_archs_merged.csv`` of the
-  data folder (``--data-dir`` → ``$EIGENNAS_DATA`` → ``../shared/data``, see ``eigennas.data``). Row i
+  data folder (``--data-dir`` → ``$EIGENNAS_DATA`` → ``../shared/data``, see ``theory.data_dir``). Row i
   is NATS-tss index i. Columns used (provenance in the folder's PROVENANCE.md):
 
   ============  ==================================  ===========================================
@@ -24,7 +24,7 @@ One interface, ``Benchmark``, two backends:
   ``api.get_more_info(i, dataset, hp='200', is_random=False)['test-accuracy']`` (the same call that
   produced the CSV's test columns). Nothing is downloaded by eigennas.
 
-The order of ``eigennas.presets.all_nats_arch_strings()`` is *not* the benchmark index order: use
+The order of ``theory.presets.all_nats_arch_strings()`` is *not* the benchmark index order: use
 ``Benchmark.arch(i)`` / ``Benchmark.index(arch)`` for index ↔ string.
 """
 
@@ -40,8 +40,8 @@ from typing import Any
 
 import numpy as np
 
-from eigennas.data import DataNotFoundError, find_data_dir
-from eigennas.space import Arch, ArchError
+from theory.data_dir import DataNotFoundError, find_data_dir
+from theory.space import Arch, ArchError
 
 __all__ = [
     "DATASETS",
@@ -358,7 +358,7 @@ class NatsApiBenchmark(Benchmark):
     def from_path(cls, path: str | os.PathLike | None = None, hp: str = "200") -> NatsApiBenchmark:
         """Open the official files (``path`` None: NATS-Bench's own default, ``$TORCH_HOME``)."""
         try:
-            import nats_bench  # type: ignore[import-not-found]
+            import nats_bench  # type: ignore[import-not-found]  # optional dependency (the 'nats' extra)
         except ImportError:
             raise BenchmarkError(
                 "the NATS-Bench API backend needs the optional package nats_bench (pip install 'eigennas[nats]') "

@@ -9,7 +9,7 @@ carries terms through μ_B and σ²_B, and the "empirical NTK" K_ij = ⟨∂f(x_
 batch (TE-NAS, Chen, Gong & Wang, ICLR 2021) is the kernel of a function of the whole batch: samples are
 *coupled*, and computing it exactly costs one backward pass per sample through the batch.
 
-Three modes, the ``bn`` option of ``empirics.scores.EigenScore`` and ``empirics.ablation.Variant``:
+Three modes, the ``bn`` option of ``empirics.nas.scores.EigenScore`` and ``experiments.ablation.Variant``:
 
 * ``train``: batch statistics, differentiated (coupled kernel, TE-NAS);
 * ``eval``: running statistics (at initialization μ = 0, σ² = 1, so BatchNorm is the identity up to ε:

@@ -37,9 +37,10 @@ from collections.abc import Callable, Iterator, Sequence
 import numpy as np
 import torch
 from torch import nn
+from torch.func import functional_call, jacrev, vmap
 
-from empirics._errors import NTKError, NTKInputError, NTKMemoryError
-from empirics._layerwise import LayerwiseUnsupported, layerwise_ntk_full
+from empirics.ntk._errors import NTKError, NTKInputError, NTKMemoryError
+from empirics.ntk._layerwise import LayerwiseUnsupported, layerwise_ntk_full
 
 __all__ = [
     "NTKMethod",
@@ -73,7 +74,7 @@ class NTKMethod(str, enum.Enum):
       (functional_call on one sample at a time). Cost N·m·b ≈ m·B, i.e. about N times cheaper than
       the others; memory ≈ chunk × m × P. **Only valid when samples do not interact**: raises
       ``NTKError`` for a model with BatchNorm using batch statistics.
-    * ``LAYERWISE``: structured per-layer products (``empirics._layerwise``) for models whose samples do
+    * ``LAYERWISE``: structured per-layer products (``empirics.ntk._layerwise``) for models whose samples do
       not interact: one forward recording each parameter's input, m batch backwards for the per-sample
       output cotangents, then K_W = (G Gᵀ) ⊙ (H Hᵀ) for matmul/linear weights and per-sample gradients
       g ⊗ unfold(x) for conv2d, x̂·g for BatchNorm (running statistics). Cost ≈ m·B + Σ_layers
@@ -593,8 +594,6 @@ def _jac_batched(
 
 
 def _functional_parts(model: nn.Module, names: list[str]):
-    from torch.func import functional_call
-
     params = {n: p.detach() for n, p in model.named_parameters()}
     buffers = {n: b.detach().clone() for n, b in model.named_buffers()}
     primals = {n: params[n] for n in names}
@@ -608,8 +607,6 @@ def _functional_parts(model: nn.Module, names: list[str]):
 
 def _jac_jacrev(model: nn.Module, X: torch.Tensor, readout: _Readout, names: list[str], chunk: int) -> torch.Tensor:
     """torch.func.jacrev of the batched forward with respect to the parameter group."""
-    from torch.func import jacrev
-
     primals, call = _functional_parts(model, names)
     N = X.shape[0]
 
@@ -623,8 +620,6 @@ def _jac_jacrev(model: nn.Module, X: torch.Tensor, readout: _Readout, names: lis
 
 def _jac_vmap(model: nn.Module, X: torch.Tensor, readout: _Readout, names: list[str], chunk: int) -> torch.Tensor:
     """Per-sample Jacobians: vmap over samples of jacrev of the one-sample function."""
-    from torch.func import jacrev, vmap
-
     primals, call = _functional_parts(model, names)
 
     def f1(pg, x):

@@ -16,8 +16,8 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from eigennas.activations import Activation, parse_activation
-from eigennas.space import NATS_OPS, Arch, ArchError, Edge, Op, OpKind
+from theory.activations import Activation, parse_activation
+from theory.space import NATS_OPS, Arch, ArchError, Edge, Op, OpKind
 
 __all__ = [
     "fc_chain",

@@ -6,7 +6,7 @@ Records are JSON lines in ``<root>/scores.jsonl`` (default root ``.eigennas_cach
     (architecture class key, score name, score options, dataset, seed)
 
 where the class key is the arch string itself, or its ``Arch.canonical()`` string, or its NATS
-``unique_str`` (see ``empirics.search.class_key``), so isomorphic cells are scored once. Each record is
+``unique_str`` (see ``empirics.nas.search.class_key``), so isomorphic cells are scored once. Each record is
 written with one ``write`` of one line and flushed at once: a run killed at any point leaves at most a
 torn last line, which the loader skips (and counts in ``Cache.skipped``). Several processes may append
 to the same file (POSIX ``O_APPEND``); a duplicate record is harmless (the last one wins, values agree).

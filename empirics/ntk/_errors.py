@@ -1,4 +1,4 @@
-"""Errors of the empirical NTK (re-exported by empirics.ntk)."""
+"""Errors of the empirical NTK (re-exported by empirics.ntk.empirical and empirics.ntk)."""
 
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ node j is the sum of its incoming edges, ``node_j = Σ_{i<j} op_{i→j}(node_i)`
 
 * ``none``: the zero map; ``skip_connect``: the identity;
 * ``dense_<act>``: h ↦ σ(W h · √(c_w / fan_in)), a fresh Gaussian W per edge (NTK parametrization;
-  c_w = 1/E[σ(z)²] by default, see ``eigennas.activations.default_weight_variance``);
+  c_w = 1/E[σ(z)²] by default, see ``theory.activations.default_weight_variance``);
 * the NATS-Bench convolutional ops ``nor_conv_1x1``, ``nor_conv_3x3``, ``avg_pool_3x3``.
 
 Any op may carry a scale α, written as a prefix ``α*op`` (ResNets: ``0.25*dense_relu``). The text
@@ -29,7 +29,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
-from eigennas.activations import Activation, ActivationError, _fmt, parse_activation
+from theory.activations import Activation, ActivationError, _fmt, parse_activation
 
 __all__ = [
     "ArchError",
@@ -146,7 +146,7 @@ class Arch:
     """A cell DAG: ``nodes[j-1]`` holds the incoming edges of node j (j = 1..n), sorted by source.
 
     Construct with ``Arch.parse(text)``, ``Arch.from_edges(...)`` or the presets in
-    ``eigennas.presets``. Invariants (checked): every node j ≥ 1 has at least one incoming edge,
+    ``theory.presets``. Invariants (checked): every node j ≥ 1 has at least one incoming edge,
     every edge goes from an earlier node to a later one (no cycles). Parallel edges (two ops from
     the same source, e.g. a ResNet block ``|skip_connect~1|0.5*dense_relu~1|``) are allowed and
     summed; edges are kept sorted by (source, op text).

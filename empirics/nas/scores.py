@@ -4,7 +4,7 @@ Every score is a small object with a ``name``, its ``options`` (a dict, part of 
 
     score(arch, images=None, labels=None, seed=0, num_classes=10) -> float      (larger is better)
 
-Scores that need a network build ``empirics.nats_net.NATSNetwork`` (the NATS-Bench cell network; the
+Scores that need a network build ``empirics.models.nats_net.NATSNetwork`` (the NATS-Bench cell network; the
 options ``C`` and ``N`` set its width and cells per stage, 16 and 5 in NATS-Bench), unless a
 ``model_factory(arch_str, num_classes, C, N) -> nn.Module`` is given. The network is initialized
 under ``torch.manual_seed`` of a value derived from ``seed`` (the global RNG state is restored).
@@ -19,9 +19,9 @@ Registry (``get_score(name, **options)``, ``SCORES``):
   forwards the whole batch with BatchNorm in training mode (batch statistics couple the samples, as
   TE-NAS does), ``bn='eval'`` uses the running statistics (identity at init), ``bn='decoupled'`` the
   batch statistics held constant (same forward pass as train, per-sample Jacobian rows;
-  ``empirics.batchnorm``). ``seeds``
+  ``empirics.models.batchnorm``). ``seeds``
   initializations are averaged (mean of the per-initialization values); the eigensolve is in float64.
-  ``normalize`` (``empirics.spectrum.normalized_value``): 'none'/'raw' λ_min | 'trace' N·λ_min/tr K
+  ``normalize`` (``empirics.ntk.spectrum.normalized_value``): 'none'/'raw' λ_min | 'trace' N·λ_min/tr K
   | 'lmax' λ_min/λ_max | 'params' λ_min/P | 'log' log λ_min | 'cond' −λ_max/λ_min.
   **Defaults** (the best configuration of the ablation in docs/eigennas.md, measured on 1,000 NATS
   cells): reduced network C=8, N=1, batch 32, BN train, sum of logits, 3 initializations,
@@ -58,7 +58,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from eigennas.space import Arch
+from empirics.models.batchnorm import BN_MODES, BatchNormModeError, set_bn_mode
+from empirics.models.nats_net import NATSNetwork, count_parameters
+from empirics.ntk.empirical import empirical_ntk
+from empirics.ntk.spectrum import NORMALIZATIONS, normalized_value, spectrum_stats
+from theory import lambda_min, sphere_data
+from theory.space import Arch
 
 __all__ = [
     "Score",
@@ -85,11 +90,7 @@ class ScoreError(ValueError):
 
 
 def default_model_factory(arch: str, num_classes: int, C: int, N: int) -> nn.Module:
-    """The NATS-Bench cell network ``empirics.nats_net.NATSNetwork(arch, C, N, num_classes)``."""
-    try:
-        from empirics.nats_net import NATSNetwork
-    except ImportError as exc:
-        raise ScoreError(f"the NATS cell network (empirics.nats_net) is not available: {exc}") from None
+    """The NATS-Bench cell network ``empirics.models.nats_net.NATSNetwork(arch, C, N, num_classes)``."""
     return NATSNetwork(arch, C=C, N=N, num_classes=num_classes)
 
 
@@ -255,12 +256,8 @@ def weight_ntk(model: nn.Module, x: torch.Tensor, output: str = "sum") -> torch.
 
 def _ntk(model: nn.Module, x: torch.Tensor, output: str) -> torch.Tensor:
     """The NTK of the ``weight`` tensors through the project's engine ``empirics.ntk.empirical_ntk``
-    (LOOP method on CPU, the TE-NAS reference; AUTO on CUDA), falling back to ``weight_ntk``. Both
-    differentiate the batched forward, so they give the same kernel (checked in the tests)."""
-    try:
-        from empirics.ntk import empirical_ntk
-    except ImportError:
-        return weight_ntk(model, x, output)
+    (LOOP method on CPU, the TE-NAS reference; AUTO on CUDA). ``weight_ntk`` differentiates the same
+    batched forward and gives the same kernel (checked in the tests)."""
     method = "auto" if torch.cuda.is_available() else "loop"
     return empirical_ntk(model, x, output=output, method=method, params="weights")
 
@@ -274,9 +271,7 @@ def _eigvalsh(K: torch.Tensor) -> np.ndarray:
 
 
 def _set_bn_mode(model: nn.Module, bn: str, images: torch.Tensor | None) -> None:
-    """``empirics.batchnorm.set_bn_mode`` with its errors as ``ScoreError``."""
-    from empirics.batchnorm import BatchNormModeError, set_bn_mode
-
+    """``empirics.models.batchnorm.set_bn_mode`` with its errors as ``ScoreError``."""
     try:
         set_bn_mode(model, bn, images)
     except BatchNormModeError as e:
@@ -303,9 +298,6 @@ class EigenScore(Score):
     }
 
     def _check(self) -> None:
-        from empirics.batchnorm import BN_MODES
-        from empirics.spectrum import NORMALIZATIONS
-
         o = self.options
         out = str(o["output"])
         if not (out in ("sum", "full", "trace") or (out.startswith("class:") and out[6:].isdigit())):
@@ -340,8 +332,6 @@ class EigenScore(Score):
         return "raw" if norm == "none" else norm
 
     def _score(self, arch, images, labels, seed, num_classes):  # type: ignore[override]
-        from empirics.spectrum import normalized_value, spectrum_stats
-
         vals = []
         for k in range(self.options["seeds"]):
             K, P = self._kernel_and_params(arch, images, seed, num_classes, k)
@@ -466,8 +456,6 @@ class ParamsScore(Score):
     def _score(self, arch, images, labels, seed, num_classes):  # type: ignore[override]
         C, N = int(self.options["C"]), int(self.options["N"])
         if self.model_factory is default_model_factory:
-            from empirics.nats_net import count_parameters
-
             return count_parameters(arch, C=C, N=N, num_classes=num_classes) / 1e6  # closed form, no network
         model = self.build(arch, num_classes, 0)
         return sum(p.numel() for p in model.parameters() if p.requires_grad) / 1e6
@@ -497,18 +485,10 @@ class TheoryScore(Score):
 
     def points(self) -> np.ndarray:
         """The fixed inputs (float64, n_points × dim)."""
-        try:
-            from theory import sphere_data  # type: ignore[attr-defined]
-        except ImportError as exc:
-            raise ScoreError(f"the theory score needs the theory package: {exc}") from None
         o = self.options
         return sphere_data(int(o["n_points"]), int(o["dim"]), seed=int(o["data_seed"]), source=str(o["source"]))
 
     def _score(self, arch, images, labels, seed, num_classes):  # type: ignore[override]
-        try:
-            from theory import lambda_min  # type: ignore[attr-defined]
-        except ImportError as exc:
-            raise ScoreError(f"the theory score needs theory.lambda_min, which is not available: {exc}") from None
         fc = Arch.parse(arch).to_fc_analogue(self.options["conv_activation"])
         if fc.is_zero:
             return 0.0

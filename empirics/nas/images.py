@@ -35,8 +35,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from eigennas.data import DataNotFoundError, find_data_dir
-from empirics.benchmark import canonical_dataset
+from empirics.nas.benchmark import canonical_dataset
+from theory.data_dir import DataNotFoundError, find_data_dir
 
 __all__ = [
     "NB201_MEAN",

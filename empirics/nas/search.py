@@ -37,12 +37,13 @@ from typing import Any
 
 import numpy as np
 from scipy import stats
+from tqdm import tqdm
 
-from eigennas.space import Arch
-from empirics.benchmark import DATASETS, Benchmark, canonical_dataset
-from empirics.cache import ScoreCache, options_fingerprint, record_key
-from empirics.images import NUM_CLASSES, image_batch
-from empirics.scores import Score
+from empirics.nas.benchmark import DATASETS, Benchmark, canonical_dataset, nats_unique_str
+from empirics.nas.cache import ScoreCache, options_fingerprint, record_key
+from empirics.nas.images import NUM_CLASSES, image_batch
+from empirics.nas.scores import Score
+from theory.space import Arch
 
 __all__ = [
     "PROTOCOLS",
@@ -67,8 +68,6 @@ def class_key(arch: str, iso: str, bench: Benchmark | None = None) -> str:
         return "canon:" + str(Arch.parse(arch).canonical())
     if iso == "nats":
         if bench is None:
-            from empirics.benchmark import nats_unique_str
-
             return "nats:" + nats_unique_str(arch)
         return "nats:" + bench.unique_str(arch)
     raise ValueError(f"iso must be 'arch', 'canonical', 'nats' or 'auto', got {iso!r}")
@@ -142,8 +141,6 @@ class Scorer:
             items = list(todo.items())
             bar = None
             if self.progress:
-                from tqdm import tqdm
-
                 bar = tqdm(items, desc=desc or f"{self.score.name} {self.dataset}", unit="cell", leave=False)
             for rk, (a, ck) in bar if bar is not None else items:
                 t0 = time.perf_counter()
@@ -361,10 +358,10 @@ def scatter_plot(
     score_name: str = "score",
 ) -> Path:
     """One panel per dataset: score (x) against test accuracy (y), titled with ρ and τ; saved as PNG."""
-    import matplotlib
+    import matplotlib  # matplotlib: heavy, only when plotting
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # after use("Agg"): no display needed
 
     s = np.asarray(scores, dtype=float)
     fin = s[np.isfinite(s)]

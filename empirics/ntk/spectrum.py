@@ -18,6 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from empirics.ntk.empirical import empirical_ntk
+
 __all__ = [
     "eigvalsh",
     "lambda_min",
@@ -96,8 +98,6 @@ def repeat_over_seeds(
     **ntk_kwargs,
 ) -> SeedSummary:
     """λ_min of ``empirical_ntk(builder(seed), X, **ntk_kwargs)`` for each seed (an int n means 0..n−1)."""
-    from empirics.ntk import empirical_ntk
-
     seed_list = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
     if not seed_list:
         raise ValueError("need at least one seed")

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
-from empirics._errors import NTKError, NTKMemoryError
+from empirics.ntk._errors import NTKError, NTKMemoryError
 
 __all__ = ["LayerwiseUnsupported", "layerwise_ntk_full"]
 

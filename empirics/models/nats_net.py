@@ -39,7 +39,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from eigennas.space import Arch, ArchError, OpKind
+from theory.space import Arch, ArchError, OpKind
 
 __all__ = ["NATSNetwork", "NATSCell", "ReLUConvBN", "ResNetBasicblock", "count_parameters", "NATS_NUM_CLASSES"]
 

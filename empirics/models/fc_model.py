@@ -8,7 +8,7 @@ with every W_e and V i.i.d. N(0, 1) (NTK parametrization, no biases), n_u = d fo
 to width m (x repeated m/d times), so that (1/m)·h·h' = x·x'/d and the coordinate mean is mean(x),
 exactly as in the infinite-width kernels; this needs ``width`` to be a multiple of ``in_dim``.
 Edges out of nodes that carry the zero function (``Arch.live_nodes``) are dropped, as in the theory.
-NATS-Bench convolutional ops are rejected (the NATS cell network is built in empirics.build).
+NATS-Bench convolutional ops are rejected (the NATS cell network is built in empirics.models.build).
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ import math
 import torch
 from torch import nn
 
-from eigennas.activations import default_weight_variance
-from eigennas.space import Arch, ArchError
+from theory.activations import default_weight_variance
+from theory.space import Arch, ArchError
 
 __all__ = ["FCNet"]
 
@@ -39,7 +39,7 @@ class FCNet(nn.Module):
         if not a.is_fc:
             conv = sorted({e.op.token for e in a.edges if e.op.is_conv_space})
             raise ArchError(f"FCNet builds FC architectures only; {a} has NATS convolutional ops {conv} "
-                            "(use arch.to_fc_analogue() or the NATS cell network of empirics.build)")
+                            "(use arch.to_fc_analogue() or the NATS cell network of empirics.models.build)")
         if in_dim < 1 or width < 1 or num_outputs < 1:
             raise ValueError(f"in_dim, width and num_outputs must be positive, got {in_dim}, {width}, {num_outputs}")
         self.arch, self.in_dim, self.width, self.seed = a, int(in_dim), int(width), int(seed)

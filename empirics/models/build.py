@@ -1,9 +1,9 @@
 """One entry point for the torch model of any architecture of the search space.
 
 * FC architectures (``arch.is_fc``: dense / skip / none edges, ResNets with α) →
-  ``empirics.fc_model.FCNet(arch, in_dim, width, seed, dtype)`` (NTK parametrization, the theory's
+  ``empirics.models.fc_model.FCNet(arch, in_dim, width, seed, dtype)`` (NTK parametrization, the theory's
   own model; its infinite-width NTK is theory/'s kernel).
-* NATS-Bench convolutional cells (``arch.is_conv``) → ``empirics.nats_net.NATSNetwork`` with
+* NATS-Bench convolutional cells (``arch.is_conv``) → ``empirics.models.nats_net.NATSNetwork`` with
   C = ``width`` (default 16), N cells per stage, ``num_classes``; PyTorch default initialization
   drawn under ``torch.manual_seed(seed)`` without disturbing the global RNG.
 """
@@ -13,7 +13,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from eigennas.space import Arch, ArchError
+from empirics.models.fc_model import FCNet
+from empirics.models.nats_net import NATSNetwork
+from theory.space import Arch, ArchError
 
 __all__ = ["build_model"]
 
@@ -47,8 +49,6 @@ def build_model(
     if family == "fc" and has_conv:
         raise ArchError(f"{a} has NATS convolutional ops; it has no FC model (use arch.to_fc_analogue())")
     if family == "nats" or (family == "auto" and a.is_conv and has_conv):
-        from empirics.nats_net import NATSNetwork
-
         C = 16 if width is None else int(width)
         in_ch = int(kw.pop("in_channels", 3))
         if in_dim is not None and int(in_dim) != in_ch:
@@ -60,10 +60,6 @@ def build_model(
     if a.is_fc:
         if in_dim is None:
             raise ValueError(f"FC architecture {a} needs in_dim (the input dimension)")
-        try:
-            from empirics.fc_model import FCNet
-        except ImportError as exc:  # pragma: no cover - fc_model is part of the package
-            raise ImportError(f"empirics.fc_model.FCNet is not available: {exc}") from exc
         w = 512 if width is None else int(width)
         return FCNet(a, int(in_dim), w, int(seed), dtype=dtype or torch.float64, **kw)
     raise ArchError(f"{a} mixes dense ops with NATS convolutional ops; no model exists for such a cell")

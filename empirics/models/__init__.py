@@ -1,0 +1,3 @@
+"""Finite torch networks of the search space: ``nats_net`` (the NATS-Bench cell network), ``fc_model``
+(the dense DAG networks), ``build`` (``build_model``: one entry for both) and ``batchnorm`` (the
+BatchNorm modes of an empirical NTK)."""

@@ -1,0 +1,4 @@
+"""Train-free NAS on NATS-Bench: ``benchmark`` (the accuracy tables), ``images`` (image batches),
+``cache`` (the score cache), ``scores`` (the score registry), ``search`` (sampling protocols and rank
+correlation) and ``strategies`` (pruning, evolution, supernets). The data folder is found by
+``theory.data_dir``."""
