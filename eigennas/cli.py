@@ -23,6 +23,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("figures", "regenerate the comparison figures (bound vs exact vs measured) into figures/"),
     ("search", "train-free NAS on NATS-Bench with a score (eigen, naswot, params, ...) and a protocol"),
     ("correlate", "rank correlation (Spearman, Kendall, bootstrap CIs) of a score with NATS-Bench accuracy"),
+    ("atlas", "score every NATS-Bench cell (one value per isomorphism class) on Dask into a resumable table; --report"),
     ("ablate", "ablation of the eigen score's choices on NATS-Bench; TE-NAS pruning and evolution searches"),
 )
 
