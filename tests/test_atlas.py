@@ -9,9 +9,11 @@ from collections import defaultdict
 import numpy as np
 import pytest
 
-from empirics.atlas import AtlasError, AtlasTable, column_units, make_columns, run_atlas
-from empirics.cache import ScoreCache
-from empirics.search import Scorer
+from empirics.nas.atlas import AtlasError, AtlasTable, column_units, make_columns, run_atlas
+from empirics.nas.cache import ScoreCache
+from empirics.nas.scores import get_score
+from empirics.nas.search import Scorer
+from theory.space import Arch
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -127,8 +129,6 @@ def test_cuda_refused_for_scores_that_cannot_use_it(bench, tmp_path):
 def test_unique_str_is_not_a_score_invariant_class(bench):
     """NATS's unique_str merges cells whose random functions differ (it ignores weight sharing): the
     exact theory score tells some members of one unique_str class apart, so the atlas must not use it."""
-    from empirics.scores import get_score
-
     theory = get_score("theory")
     by_u = defaultdict(set)
     for i in range(len(bench)):
@@ -137,8 +137,6 @@ def test_unique_str_is_not_a_score_invariant_class(bench):
     for members in by_u.values():
         canon = {}
         for a in members:
-            from eigennas.space import Arch
-
             canon.setdefault(str(Arch.parse(a).canonical()), a)
         if len(canon) > 1:
             vals = {theory.score(a) for a in canon.values()}
@@ -176,3 +174,43 @@ def test_worker_death_loses_only_the_cell_in_progress(bench, client, tmp_path):
     assert sorted(reps) == idx  # each cell stored exactly once
     ref = _serial(bench, cols, idx)
     np.testing.assert_array_equal(res.table.values[cols[0].name][idx], ref[cols[0].name])
+
+
+@pytest.mark.parametrize(
+    "arch, free",
+    [
+        ("|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|none~0|none~1|skip_connect~2|", True),  # conv, conv, skip
+        ("|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|", False),  # 0->3 skip
+        ("|nor_conv_3x3~0|+|none~0|avg_pool_3x3~1|+|none~0|none~1|nor_conv_1x1~2|", True),  # pool does not count
+        ("|nor_conv_3x3~0|+|none~0|avg_pool_3x3~1|+|none~0|none~1|skip_connect~2|", False),  # one conv only
+        ("|none~0|+|none~0|none~1|+|none~0|none~1|none~2|", False),  # no path at all
+        ("|nor_conv_1x1~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|none~0|nor_conv_1x1~1|nor_conv_3x3~2|", True),
+    ],
+)
+def test_shortcut_free(arch, free):
+    from empirics.nas.atlas_report import shortcut_free
+
+    assert shortcut_free(arch) is free
+
+
+def test_report_from_a_table_matches_direct_computation(bench, tmp_path):
+    """P-S and correlations of the report against a direct recomputation from the benchmark."""
+    from scipy import stats
+
+    from empirics.nas.atlas_report import atlas_report, write_report
+
+    cols = make_columns(["params"], ["cifar10"])
+    run = run_atlas(cols, bench, tmp_path / "t.csv", workers=0, progress=False)
+    rep = atlas_report(tmp_path / "t.csv", bench, n_boot=20, repeats=5, ns=(10, 100))
+    c = rep["columns"]["params@cifar10"]
+    acc = bench.accuracies("cifar10")
+    v = run.table.values["params@cifar10"]
+    assert c["complete"] and c["cells"] == len(bench)
+    assert c["correlation"]["cifar10"]["kendall"] == pytest.approx(stats.kendalltau(v, acc).statistic, abs=1e-12)
+    chosen = []
+    for r in range(5):
+        idx = bench.sample(100, np.random.default_rng([0, r]))  # the search protocol's draws
+        chosen.append(acc[idx[int(np.argmax(v[idx]))]])
+    assert c["search"]["100"]["cifar10"]["mean"] == pytest.approx(np.mean(chosen))
+    paths = write_report(rep, tmp_path / "rep", figure=tmp_path / "f.png")
+    assert all(p.is_file() for p in paths)

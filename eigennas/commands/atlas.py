@@ -7,9 +7,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from empirics.benchmark import DATASETS, load_benchmark
-from empirics.cache import DEFAULT_CACHE_DIR, ScoreCache
-from empirics.scores import SCORES, parse_options
+from empirics.nas.atlas import make_columns, run_atlas
+from empirics.nas.atlas_report import atlas_report, write_report
+from empirics.nas.benchmark import DATASETS, load_benchmark
+from empirics.nas.cache import DEFAULT_CACHE_DIR, ScoreCache
+from empirics.nas.scores import SCORES, parse_options
 
 HELP = "score every NATS-Bench cell (one value per isomorphism class) on Dask into a resumable table; --report"
 
@@ -78,15 +80,11 @@ def _options(pairs: list[str]) -> dict[str, dict]:
 def run(args: argparse.Namespace) -> int:
     bench = load_benchmark(args.bench_path, backend=args.backend, data_dir=args.data_dir)
     if args.report:
-        from empirics.atlas_report import atlas_report, write_report
-
         rep = atlas_report(args.table, bench, n_boot=args.boot, repeats=args.repeats)
         paths = write_report(rep, args.report_out, figure=args.figure or None)
         print(rep["markdown"])
         print("wrote " + ", ".join(str(p) for p in paths))
         return 0
-
-    from empirics.atlas import make_columns, run_atlas
 
     scores = [s.strip() for s in args.scores.split(",") if s.strip()]
     datasets = list(DATASETS) if args.datasets == "all" else [d.strip() for d in args.datasets.split(",") if d.strip()]

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import importlib.metadata
 import io
 import json
 import math
@@ -51,11 +52,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
+from distributed import Client, LocalCluster, as_completed
+from tqdm import tqdm
 
-from empirics.benchmark import Benchmark, canonical_dataset
-from empirics.cache import ScoreCache, options_fingerprint, record_key
-from empirics.scores import SCORES, Score, ScoreError, get_score
-from empirics.search import class_key, representatives
+from empirics.nas.benchmark import Benchmark, canonical_dataset
+from empirics.nas.cache import ScoreCache, options_fingerprint, record_key
+from empirics.nas.images import NUM_CLASSES, image_batch
+from empirics.nas.scores import SCORES, Score, ScoreError, default_model_factory, get_score
+from empirics.nas.search import class_key, representatives
 
 __all__ = [
     "AtlasError",
@@ -303,8 +308,6 @@ _WORKER_SCORES: dict[tuple[str, str, str], Score] = {}
 
 
 def _device_factory(device: str):
-    from empirics.scores import default_model_factory
-
     def factory(arch: str, num_classes: int, C: int, N: int):
         return default_model_factory(arch, num_classes, C, N).to(device)
 
@@ -326,8 +329,6 @@ def score_chunk(
     The same call as ``Scorer.score_indices`` makes: ``score.score(arch, X, y, seed, num_classes)``,
     with ``X, y = None, None`` for scores that need no images.
     """
-    import torch
-
     torch.set_num_threads(1)
     key = (score_name, options_json, device)
     s = _WORKER_SCORES.get(key)
@@ -367,8 +368,6 @@ def _images_for(column: Column, seed: int, data_dir, images) -> tuple[Any, Any]:
         return None, None
     if images is not None:
         return images
-    from empirics.images import image_batch
-
     bs = get_score(column.score, **column.options).batch_size or 64
     return image_batch(column.image_dataset, bs, seed, data_dir=data_dir)
 
@@ -383,8 +382,6 @@ def _images_hash(X, y) -> str | None:
 
 
 def _machine() -> dict[str, Any]:
-    import torch
-
     return {
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
@@ -395,12 +392,11 @@ def _machine() -> dict[str, Any]:
 
 
 def _package_version() -> str:
+    """The installed distribution's version (``importlib.metadata``; the package lives in this checkout)."""
     try:
-        import eigennas
-
-        return str(eigennas.__version__)
-    except Exception:  # noqa: BLE001
-        return "unknown"
+        return importlib.metadata.version("eigennas")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def _column_meta(table: AtlasTable, col: Column, groups: Mapping[str, list[int]] | None) -> dict[str, Any]:
@@ -612,8 +608,6 @@ def run_atlas(
     n_todo = sum(len(m) for _, m in todo)
     bar = None
     if progress and n_todo:
-        from tqdm import tqdm
-
         bar = tqdm(total=n_todo, desc="atlas", unit="cell", smoothing=0.05, dynamic_ncols=True)
     interrupted = False
     own_client = None
@@ -668,14 +662,10 @@ def run_atlas(
                     bar.update(len(units))
                 flush()
         elif chunks:
-            from distributed import Client, as_completed
-
             if client is None:
                 if scheduler is not None:
                     own_client = client = Client(scheduler)
                 else:
-                    from distributed import LocalCluster
-
                     n = workers if workers else (os.cpu_count() or 1)
                     own_cluster = LocalCluster(
                         n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0"
@@ -752,6 +742,4 @@ def run_atlas(
 
 
 def _num_classes(col: Column) -> int:
-    from empirics.images import NUM_CLASSES
-
     return NUM_CLASSES[col.image_dataset]
