@@ -15,6 +15,14 @@ Let Θ = Σ_out + Σ_e T_e with T_e = c_e α_e² Σ_uu ⊙ Π_vv ⊙ V'_e (theor
   which is ≤ both (U_2x2 ≤ min(Θ_ii, Θ_jj) and ≤ the (e_i ± e_j) quotient).
 
 Every eigenvalue computed in float64 is lowered by a rounding allowance 8·N·eps·max|A|.
+
+**Honest levels.** The matrices are computed, not exact: ``theory.errors.kernel_errors`` bounds
+|Ã − A| ≤ B_A entrywise for each of them (dual truncation, quadrature, rounding, and the error
+propagated through the layers), so ‖Ã − A‖₂ ≤ ‖B_A‖₂ ≤ ``spectral_bound(B_A)`` and, by Weyl,
+λ_min(A) ≥ λ_min(Ã) − ‖B_A‖₂. Each lower level subtracts the bound of the matrix it is computed from
+(Σ_out, every T_e, every c_e Σ_uu ⊙ V'_e, and min_i Π_vv,ii − B_Π,ii), each upper level adds ‖B_Θ‖₂
+(Rayleigh quotients and 2×2 principal submatrices move by at most ‖Θ̃ − Θ‖₂), and ``error`` is ‖B_Θ‖₂:
+|exact − λ_min(Θ)| ≤ error (after the rounding allowance of the eigen-solve).
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 import theory
+from theory.errors import KernelErrors, kernel_errors, spectral_bound
 
 __all__ = ["ExactLevels", "exact_levels", "upper_from_kernel", "pieces"]
 
@@ -46,6 +55,7 @@ class ExactLevels:
     u_diag: float
     u_pair: float
     u_2x2: float
+    #: ‖Θ̃ − Θ‖₂ bound: |exact − λ_min(Θ)| ≤ error
     error: float
 
     @property
@@ -71,15 +81,21 @@ def upper_from_kernel(T: np.ndarray) -> tuple[float, float, float, tuple[int, in
     return u_diag, float(pair.min()), float(two.min()), (int(i), int(j))
 
 
-def exact_levels(arch, X, kp=None) -> ExactLevels:
-    """Exact λ_min(Θ), the structural lower bounds S1 ≥ S2 and the upper bounds, from theory."""
+def exact_levels(arch, X, kp=None, errors: KernelErrors | None = None) -> ExactLevels:
+    """Exact λ_min(Θ), the structural lower bounds S1 ≥ S2 and the upper bounds, from theory, each
+    level corrected by the rigorous error bound of the matrix it is computed from (module docstring).
+    ``errors``: ``theory.errors.kernel_errors(kp)`` when the caller already has it."""
     kp = kp if kp is not None else pieces(arch, X)
+    err = errors if errors is not None else kernel_errors(kp)
+    e_theta = spectral_bound(err.ntk)
     lam = _lmin(kp.ntk)
-    ro = _lmin(kp.readout_term)
-    s1 = max(0.0, ro) + sum(max(0.0, _lmin(e.ntk_term)) for e in kp.edges)
-    s2 = max(0.0, ro)
+    ro = max(0.0, _lmin(kp.readout_term) - spectral_bound(err.nngp))
+    s1 = ro + sum(max(0.0, _lmin(e.ntk_term) - spectral_bound(err.ntk_term[e.index])) for e in kp.edges)
+    s2 = ro
     for e in kp.edges:
         A = e.c_w * kp.sigma[e.src] * e.derivative_kernel
-        s2 += e.alpha**2 * max(0.0, _lmin(A)) * float(np.diag(kp.pi[e.dst]).min())
+        lam_a = max(0.0, _lmin(A) - spectral_bound(err.schur[e.index]))
+        pi_min = max(0.0, float((np.diag(kp.pi[e.dst]) - np.diag(err.pi[e.dst])).min()))
+        s2 += e.alpha**2 * lam_a * pi_min
     ud, up, u2, _ = upper_from_kernel(kp.ntk)
-    return ExactLevels(lam, s1, s2, ud, up, u2, kp.error_bound)
+    return ExactLevels(lam, s1, s2, ud + e_theta, up + e_theta, u2 + e_theta, e_theta)

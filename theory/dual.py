@@ -18,7 +18,10 @@ Methods
 * **erf**: Williams (1997) arcsine kernel
   E[erf(u) erf(v)] = (2/π) arcsin(2c / √((1 + 2 q1)(1 + 2 q2))), and
   E[erf'(u) erf'(v)] = (4/π) / √((1 + 2 q1)(1 + 2 q2) − 4c²). Exact.
-* **everything else** (tanh, sigmoid, swish, gelu, elu, cross terms of mixtures): Mehler's formula
+* **elu** (and elu against the relu family): exact closed forms through the bivariate normal CDF
+  (``theory.expdual``) for variances up to ``EXP_CLOSED_MAX_Q``; the Mehler series below cannot
+  reach ρ → 1 there (σ' jumps at 0, coefficients decay like r^(−3/4)).
+* **everything else** (tanh, sigmoid, swish, gelu, elu at larger variances, cross terms of mixtures): Mehler's formula
   with per-sample coefficients, valid for unequal variances,
 
       E[σ(u) τ(v)] = Σ_r μ_r(σ_{q1}) μ_r(τ_{q2}) ρ^r,
@@ -63,6 +66,8 @@ from theory.activations import (
     second_moment,
 )
 from theory.gaussian import GH_MAX_ORDER, GH_MAX_Q, gaussian_expectation, normalized_hermite, smooth_rule
+
+from .expdual import EXP_CLOSED_MAX_Q, exp_family, exp_pair_dual
 
 __all__ = [
     "DualResult",
@@ -310,7 +315,24 @@ def _pair_dual(a1: Activation, a2: Activation, q1, q2, c, derivative: bool,
         return _family_dual(f1, f2, q1, q2, c, derivative), 0.0
     if isinstance(a1, Erf) and isinstance(a2, Erf):
         return _erf_dual(q1, q2, c, derivative), 0.0
+    closed = _exp_closed(a1, a2, q1, q2, c, derivative)
+    if closed is not None:
+        return closed
     return _mehler_pair(a1, a2, q1, q2, c, derivative, rho_max)
+
+
+def _exp_closed(a1: Activation, a2: Activation, q1, q2, c, derivative: bool) -> tuple[np.ndarray, float] | None:
+    """The exact exp-linear closed form (``theory.expdual``) for a pair involving elu, when both
+    sides are in the family and every variance is at most ``EXP_CLOSED_MAX_Q``; its bound is the
+    rounding allowance 16·eps·e^{q_max/2}·scale (measured error ≈ eps·e^{q/2}·scale, tests)."""
+    f1, f2 = exp_family(a1), exp_family(a2)
+    if f1 is None or f2 is None:
+        return None
+    q_max = max(float(np.max(q1)), float(np.max(q2)))
+    if q_max > EXP_CLOSED_MAX_Q:
+        return None
+    scale = 1.0 if derivative else max(1.0, q_max)
+    return exp_pair_dual(f1, f2, q1, q2, c, derivative), 16.0 * np.finfo(np.float64).eps * math.exp(q_max / 2) * scale
 
 
 def _dual(act, q1, q2, c, derivative: bool, same: bool) -> DualResult:
@@ -339,7 +361,19 @@ def _dual(act, q1, q2, c, derivative: bool, same: bool) -> DualResult:
     if same:
         diag = derivative_second_moments(act, q1) if derivative else second_moments(act, q1)
         np.fill_diagonal(total, diag)
+        _copy_duplicates(total, q1, c)
     return DualResult(total, bound)
+
+
+def _copy_duplicates(total: np.ndarray, q: np.ndarray, c: np.ndarray) -> None:
+    """Entries (i, j) with q_i = q_j = c_ij (bitwise) describe one Gaussian on both sides (u_i = u_j
+    a.s., e.g. duplicated samples): their exact value is the diagonal's, not the truncated series'.
+    Without this a kernel of duplicated rows is not exactly singular (λ_min = the series tail)."""
+    dup = (c == q[:, None]) & (c == q[None, :])
+    np.fill_diagonal(dup, False)
+    if dup.any():
+        i, j = np.nonzero(dup)
+        total[i, j] = total[i, i]
 
 
 def dual(act: str | Activation, q1, q2, c, same: bool = False) -> DualResult:
