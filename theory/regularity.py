@@ -16,6 +16,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 from theory.activations import (
     ELU,
     GELU,
@@ -48,14 +50,10 @@ class Regularity:
 
     def root_second_moment(self, q):
         """An upper bound on √E[σ(√q z)²] (Minkowski: ‖σ(0) + (σ(x) − σ(0))‖ ≤ |σ(0)| + L√q)."""
-        import numpy as np
-
         return np.minimum(self.at0 + self.lip * np.sqrt(q), self.sup)
 
     def root_s_second_moment(self, q):
         """An upper bound on √E[s(√q z)²] for the continuous part s of σ'."""
-        import numpy as np
-
         return np.minimum(self.s_at0 + self.lip_s * np.sqrt(q), self.s_sup)
 
 
