@@ -58,6 +58,8 @@ __all__ = [
 #: The three datasets of NATS-Bench, in their official spelling.
 DATASETS: tuple[str, ...] = ("cifar10", "cifar100", "ImageNet16-120")
 CSV_RELPATH = Path("nb201_accuracies") / "nb201_all_archs_merged.csv"
+#: Base name of the official NATS-Bench topology files (v1.0).
+NATS_TSS_BASE = "NATS-tss-v1_0-3ffb9"
 
 _ALIASES = {
     "cifar10": "cifar10",
@@ -296,9 +298,7 @@ class CsvBenchmark(Benchmark):
         self._params_col = np.array([_as_float(r["params_M_cifar10"]) for r in rows])
         self.columns = tuple(fields)
         self._extra = {
-            c: np.array([_as_float(r[c]) for r in rows])
-            for c in fields
-            if c not in ("arch_str", "unique_str", "index")
+            c: np.array([_as_float(r[c]) for r in rows]) for c in fields if c not in ("arch_str", "unique_str", "index")
         }
 
     def __len__(self) -> int:
@@ -356,18 +356,34 @@ class NatsApiBenchmark(Benchmark):
 
     @classmethod
     def from_path(cls, path: str | os.PathLike | None = None, hp: str = "200") -> NatsApiBenchmark:
-        """Open the official files (``path`` None: NATS-Bench's own default, ``$TORCH_HOME``)."""
+        """Open the official files: the fast-mode folder ``NATS-tss-v1_0-3ffb9-simple/`` (``meta.pickle.pbz2``
+        plus one ``{index:06d}.pickle.pbz2`` per cell, read on demand) or the single archive
+        ``NATS-tss-v1_0-3ffb9.pickle.pbz2`` (read at once). ``nats_bench.create`` insists that its
+        ``fast_mode`` matches the layout (a folder with ``fast_mode=True``, a file with ``False``), so it is
+        chosen from ``path``. ``path`` None: ``$TORCH_HOME`` (else ``~/.torch``), the folder if present, else
+        the file, as NATS-Bench's own default."""
         try:
             import nats_bench  # type: ignore[import-not-found]  # optional dependency (the 'nats' extra)
+            from nats_bench.api_utils import get_torch_home  # type: ignore[import-not-found]  # same package
         except ImportError:
             raise BenchmarkError(
                 "the NATS-Bench API backend needs the optional package nats_bench (pip install 'eigennas[nats]') "
                 "and the official NATS-tss files; or use the CSV backend (default)"
             ) from None
+        if path is None:
+            home = Path(get_torch_home())
+            folder, archive = home / f"{NATS_TSS_BASE}-simple", home / f"{NATS_TSS_BASE}.pickle.pbz2"
+            path = folder if folder.is_dir() or not archive.is_file() else archive
+        p = Path(path)
+        if not p.exists():
+            raise DataNotFoundError(
+                f"NATS-tss files not found at {p}: give the folder {NATS_TSS_BASE}-simple/ (fast mode) or the file "
+                f"{NATS_TSS_BASE}.pickle.pbz2 (or set $TORCH_HOME to the folder holding them)"
+            )
         try:
-            api = nats_bench.create(None if path is None else str(path), "tss", fast_mode=True, verbose=False)
-        except Exception as exc:  # noqa: BLE001 - the API raises assorted errors for missing files
-            raise DataNotFoundError(f"nats_bench could not open the NATS-tss files at {path}: {exc}") from None
+            api = nats_bench.create(str(p), "tss", fast_mode=p.is_dir(), verbose=False)
+        except Exception as exc:  # noqa: BLE001 - the API raises assorted errors for broken files
+            raise DataNotFoundError(f"nats_bench could not open the NATS-tss files at {p}: {exc}") from None
         return cls(api, hp=hp)
 
     def __len__(self) -> int:
