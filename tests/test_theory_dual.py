@@ -124,10 +124,11 @@ def test_diagonal_is_exact_and_mean(act: str) -> None:
 def test_closed_forms_are_exact_and_mehler_bounds_are_small() -> None:
     q = np.array([1.0, 1.5])
     c = np.array([[1.0, 0.4], [0.4, 1.5]])
-    for act in ("relu", "leaky_relu(0.2)", "erf", "identity", "mix(0.5*relu,0.5*identity)"):
+    for act in ("relu", "leaky_relu(0.2)", "erf", "identity", "mix(0.5*relu,0.5*identity)", "gelu",
+                "mix(0.5*relu,0.5*leaky_relu(0.3))"):
         assert dual(act, q, q, c).error_bound == 0.0
         assert dual_derivative(act, q, q, c).error_bound == 0.0
-    for act in ("tanh", "sigmoid", "swish", "gelu"):
+    for act in ("tanh", "sigmoid", "swish"):
         assert dual(act, q, q, c).error_bound < 1e-8
         assert dual_derivative(act, q, q, c).error_bound < 1e-8
     assert dual("elu", q, q, c).error_bound < 1e-8  # elu is C^1: fast decay
@@ -146,3 +147,17 @@ def test_bad_variances_raise() -> None:
         dual("tanh", np.array([0.0]), np.array([1.0]), np.array([[0.0]]))
     with pytest.raises(ValueError, match="shape"):
         dual("tanh", np.array([1.0]), np.array([1.0]), np.zeros((2, 2)))
+
+
+@pytest.mark.parametrize("derivative", [False, True])
+def test_gelu_closed_form_matches_nested_quadrature_tightly(derivative: bool) -> None:
+    """The gelu dual is a closed form (``theory.dual._gelu_both``): it must agree with nested adaptive
+    quadrature to quadrature accuracy at unequal variances, negative, small and near-±1 correlations,
+    and at large variance where the Mehler series would need many orders."""
+    fn = dual_derivative if derivative else dual
+    for q1, q2, c in [(1.0, 1.0, 0.3), (0.6, 1.7, -0.5), (2.5, 0.8, 1.3), (1.2, 1.5, 0.99 * math.sqrt(1.8)),
+                      (30.0, 40.0, -0.98 * math.sqrt(1200.0)), (0.05, 0.02, 0.0)]:
+        res = fn("gelu", np.array([q1]), np.array([q2]), np.array([[c]]))
+        assert res.error_bound == 0.0
+        ref = reference("gelu", q1, q2, c, derivative)
+        assert res.value[0, 0] == pytest.approx(ref, rel=1e-8, abs=1e-10), (q1, q2, c)

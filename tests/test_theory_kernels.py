@@ -235,3 +235,38 @@ def test_warns_when_the_dual_series_is_truncated_at_large_variance() -> None:
         kp = theory.kernel_pieces("|dense_tanh~0|+|dense_tanh~1|+|skip_connect~1|dense_sigmoid~2|",
                                   theory.sphere_data(20, 8, seed=0))
     assert kp.relative_error_bound < theory.kernels.ACCURACY_WARNING
+
+
+@settings(max_examples=30, deadline=None)
+@given(arch=fc_archs(), seed=st.integers(0, 10), shift=st.floats(-0.5, 0.5), n=st.integers(1, 9),
+       block=st.sampled_from([1, 7, 64, 1 << 16]))
+def test_lean_engine_equals_kernel_pieces(arch: Arch, seed: int, shift: float, n: int, block: int) -> None:
+    """theory.lean (forward mode, upper-triangle row blocks, features freed after their last use)
+    computes the same Θ and Σ_out as the backward-mode kernel_pieces, on random DAGs with skips,
+    mixtures and dead nodes, unequal per-sample variances (shifted data), any block size."""
+    from theory import lean_kernels
+
+    X = sphere_data(n, 5, seed=seed) + shift
+    p = kernel_pieces(arch, X, normalize=True)
+    lk = lean_kernels(arch, X, ntk=True, nngp=True, normalize=True, block_elements=block)
+    scale = max(1.0, float(np.abs(p.ntk).max()))
+    np.testing.assert_allclose(lk.ntk, p.ntk, rtol=1e-11, atol=1e-12 * scale)
+    np.testing.assert_allclose(lk.nngp, p.nngp, rtol=1e-11, atol=1e-12 * scale)
+    assert np.array_equal(lk.ntk, lk.ntk.T)
+    # edges that do not reach the output are skipped by the lean engine, so their bounds are not counted
+    assert lk.relative_error_bound <= p.relative_error_bound * (1 + 1e-6)
+
+
+def test_lean_engine_on_chains_resnets_and_cells() -> None:
+    from theory import lean_kernels
+
+    X = sphere_data(40, 6, seed=1)
+    for arch in (fc_chain(["relu", "erf", "gelu", "leaky_relu(0.2)", "tanh", "swish"]), resnet("gelu", 5, 0.5),
+                 nats_fc_analogue(all_nats_arch_strings()[123]), "|dense_relu~0|+|none~0|dense_tanh~1|"):
+        p = kernel_pieces(arch, X)
+        np.testing.assert_allclose(ntk(arch, X), p.ntk, rtol=1e-12, atol=1e-13)
+        np.testing.assert_allclose(nngp(arch, X), p.nngp, rtol=1e-12, atol=1e-13)
+        only = lean_kernels(arch, X, ntk=False, nngp=True)
+        assert only.ntk is None and np.allclose(only.nngp, p.nngp, rtol=1e-12, atol=1e-13)
+    with pytest.raises(FloatingPointError, match="overflow"):
+        ntk("|dense_relu~0|+|1e200*skip_connect~1|", sphere_data(6, 4))

@@ -27,6 +27,7 @@ from theory.space import Arch
 from .data import InputError, KernelTooLargeError, check_inputs, sphere_data
 from .dual import DualResult, dual, dual_derivative, dual_gauss_hermite, gaussian_mean
 from .kernels import INPUT, READOUT, EdgePieces, KernelPieces, kernel_pieces
+from .lean import LeanKernels, lean_kernels
 
 __all__ = [
     "nngp",
@@ -34,6 +35,8 @@ __all__ = [
     "lambda_min",
     "spectrum",
     "kernel_pieces",
+    "lean_kernels",
+    "LeanKernels",
     "KernelPieces",
     "EdgePieces",
     "INPUT",
@@ -51,20 +54,21 @@ __all__ = [
 
 
 def nngp(arch: Arch | str, X, normalize: bool = False) -> np.ndarray:
-    """The NNGP kernel Σ_out,out (N×N) of ``arch`` on the rows of X."""
-    return kernel_pieces(arch, X, normalize=normalize).nngp
+    """The NNGP kernel Σ_out,out (N×N) of ``arch`` on the rows of X (``theory.lean``: forward pass only)."""
+    return lean_kernels(arch, X, ntk=False, nngp=True, normalize=normalize).nngp
 
 
 def ntk(arch: Arch | str, X, normalize: bool = False) -> np.ndarray:
-    """The exact infinite-width NTK Θ (N×N) of ``arch`` on the rows of X."""
-    return kernel_pieces(arch, X, normalize=normalize).ntk
+    """The exact infinite-width NTK Θ (N×N) of ``arch`` on the rows of X (``theory.lean``: only what Θ
+    needs, the same numbers as ``kernel_pieces(arch, X).ntk`` to rounding)."""
+    return lean_kernels(arch, X, ntk=True, normalize=normalize).ntk
 
 
 def spectrum(arch: Arch | str, X, kernel: str = "ntk", normalize: bool = False) -> np.ndarray:
     """Eigenvalues (ascending) of the exact NTK (``kernel="ntk"``) or NNGP (``"nngp"``)."""
     if kernel not in ("ntk", "nngp"):
         raise ValueError(f"kernel must be 'ntk' or 'nngp', got {kernel!r}")
-    p = kernel_pieces(arch, X, normalize=normalize)
+    p = lean_kernels(arch, X, ntk=kernel == "ntk", nngp=kernel == "nngp", normalize=normalize)
     K = p.ntk if kernel == "ntk" else p.nngp
     return np.linalg.eigvalsh((K + K.T) / 2)
 

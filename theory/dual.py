@@ -21,7 +21,10 @@ Methods
 * **elu** (and elu against the relu family): exact closed forms through the bivariate normal CDF
   (``theory.expdual``) for variances up to ``EXP_CLOSED_MAX_Q``; the Mehler series below cannot
   reach ρ → 1 there (σ' jumps at 0, coefficients decay like r^(−3/4)).
-* **everything else** (tanh, sigmoid, swish, gelu, elu at larger variances, cross terms of mixtures): Mehler's formula
+* **gelu** (x·Φ(x)): with s_i = 1 + q_i, D = s1 s2 − c², κ = 1/s1 + 1/s2 − 1,
+  E[σ(u)σ(v)] = c/4 + c·arcsin(c/√(s1 s2))/(2π) + (q1 q2 + κc²)/(2π√D), and its c-derivative
+  for E[σ'σ'] (derived in ``_gelu_both``). Exact.
+* **everything else** (tanh, sigmoid, swish, elu at larger variances, cross terms of mixtures): Mehler's formula
   with per-sample coefficients, valid for unequal variances,
 
       E[σ(u) τ(v)] = Σ_r μ_r(σ_{q1}) μ_r(τ_{q2}) ρ^r,
@@ -55,6 +58,7 @@ from functools import lru_cache
 import numpy as np
 
 from theory.activations import (
+    GELU,
     Activation,
     Erf,
     Identity,
@@ -71,6 +75,7 @@ from .expdual import EXP_CLOSED_MAX_Q, exp_family, exp_pair_dual
 
 __all__ = [
     "DualResult",
+    "DualPlan",
     "MEHLER_TOL",
     "MEHLER_MAX_ORDER",
     "dual",
@@ -120,23 +125,82 @@ def _rho(q1: np.ndarray, q2: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.
 
 def _family_dual(ab1: tuple[float, float], ab2: tuple[float, float], q1, q2, c, derivative: bool) -> np.ndarray:
     """E[(a1 relu(u) + b1 u)(a2 relu(v) + b2 v)] (or of the derivatives), exactly."""
+    rho, s = _rho(q1, q2, c)
+    v, d = _family_both(ab1, ab2, c, rho, s, not derivative, derivative)
+    return d if derivative else v
+
+
+def _family_both(ab1: tuple[float, float], ab2: tuple[float, float], c, rho, s, want_value: bool,
+                 want_derivative: bool) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Value and derivative arc-cosine kernels of the relu/identity family sharing one arccos
+    (``c`` the covariance, ``rho`` = c/s clipped to [−1, 1], ``s`` = √(q1 q2), broadcastable)."""
     a1, b1 = ab1
     a2, b2 = ab2
-    rho, s = _rho(q1, q2, c)
-    theta = np.arccos(rho)
-    if derivative:
-        return a1 * a2 * (np.pi - theta) / (2 * np.pi) + (a1 * b2 + b1 * a2) / 2.0 + b1 * b2
-    k = s / (2 * np.pi) * (np.sqrt(np.clip(1.0 - rho * rho, 0.0, None)) + (np.pi - theta) * rho)
-    return a1 * a2 * k + (a1 * b2 + b1 * a2) * c / 2.0 + b1 * b2 * c
+    aa = a1 * a2 / (2 * np.pi)
+    lin = (a1 * b2 + b1 * a2) / 2.0
+    t = np.pi - np.arccos(rho) if aa != 0.0 else None
+    val = der = None
+    if want_derivative:
+        der = (aa * t + (lin + b1 * b2)) if t is not None else np.full(np.shape(rho), lin + b1 * b2)
+    if want_value:
+        val = (lin + b1 * b2) * c
+        if t is not None:
+            root = 1.0 - rho * rho
+            np.clip(root, 0.0, None, out=root)
+            np.sqrt(root, out=root)
+            root += t * rho
+            root *= s * aa
+            val = val + root
+    return val, der
 
 
 def _erf_dual(q1, q2, c, derivative: bool) -> np.ndarray:
-    a = 1.0 + 2.0 * np.asarray(q1)
-    b = 1.0 + 2.0 * np.asarray(q2)
-    ab = np.outer(a, b)
-    if derivative:
-        return 4.0 / np.pi / np.sqrt(np.clip(ab - 4.0 * c * c, 1e-300, None))
-    return 2.0 / np.pi * np.arcsin(np.clip(2.0 * c / np.sqrt(ab), -1.0, 1.0))
+    q1, q2 = np.asarray(q1), np.asarray(q2)
+    v, d = _erf_both(q1[:, None], q2[None, :], c, not derivative, derivative)
+    return d if derivative else v
+
+
+def _erf_both(qr, qc, c, want_value: bool, want_derivative: bool) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Williams' arcsine kernel and its derivative kernel (``qr``, ``qc`` broadcastable against c)."""
+    ab = (1.0 + 2.0 * qr) * (1.0 + 2.0 * qc)
+    val = der = None
+    if want_derivative:
+        der = 4.0 / np.pi / np.sqrt(np.clip(ab - 4.0 * c * c, 1e-300, None))
+    if want_value:
+        val = 2.0 / np.pi * np.arcsin(np.clip(2.0 * c / np.sqrt(ab), -1.0, 1.0))
+    return val, der
+
+
+def _gelu_both(qr, qc, c, want_value: bool, want_derivative: bool) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """E[σ(u)σ(v)] and E[σ'(u)σ'(v)] for σ(x) = xΦ(x) (GELU, erf form), exactly.
+
+    With s_i = 1 + q_i, D = s1 s2 − c², r = c/√(s1 s2) and κ = 1/s1 + 1/s2 − 1:
+
+        E[σ(u)σ(v)]   = c/4 + c·arcsin(r)/(2π) + (q1 q2 + κ c²) / (2π √D),
+        E[σ'(u)σ'(v)] = 1/4 + arcsin(r)/(2π) + c/(2π √D) + c (2κD + q1 q2 + κ c²) / (2π D^{3/2}).
+
+    Derivation: Φ(u) = P(ξ ≤ u) with ξ ~ N(0, 1) independent, so σ(u)σ(v) = u v 1{w1 > 0} 1{w2 > 0}
+    with w_i = u_i − ξ_i (Var w_i = s_i, Cov(w1, w2) = c). Gaussian integration by parts twice,
+    E[u v g(w)] = Cov(u, v) E[g] + Σ_kl Cov(u, w_k) Cov(v, w_l) E[∂_k ∂_l g], with E[g] = 1/4 +
+    arcsin(r)/(2π) (orthant probability), E[∂_1∂_2 g] = 1/(2π√D) and E[∂_1² g] = −c/(2π s1 √D),
+    gives the first line; the second is its derivative in c (Price's theorem). Tested against nested
+    adaptive quadrature."""
+    s1 = 1.0 + qr
+    s2 = 1.0 + qc
+    prod = s1 * s2
+    kappa = 1.0 / s1 + 1.0 / s2 - 1.0
+    qq = qr * qc
+    c2 = c * c
+    D = np.clip(prod - c2, 1e-300, None)
+    rootD = np.sqrt(D)
+    asin = np.arcsin(np.clip(c / np.sqrt(prod), -1.0, 1.0)) / (2 * np.pi)
+    num = qq + kappa * c2
+    val = der = None
+    if want_value:
+        val = c * (0.25 + asin) + num / (2 * np.pi) / rootD
+    if want_derivative:
+        der = 0.25 + asin + c / (2 * np.pi) / rootD * (1.0 + (2.0 * kappa * D + num) / D)
+    return val, der
 
 
 # ---------------------------------------------------------------------------------------------
@@ -256,9 +320,37 @@ def _trusted(A: np.ndarray, e: np.ndarray) -> np.ndarray:
     return A[:, : max(n_ok, 1)]
 
 
-def _mehler_pair(a1: Activation, a2: Activation, q1, q2, c, derivative: bool,
-                 rho_max: float = 1.0) -> tuple[np.ndarray, float]:
-    """Σ_r μ_r(a1_{q1}) μ_r(a2_{q2}) ρ^r with an adaptive order R and its tail bound
+@dataclass(frozen=True)
+class _Mehler:
+    """Truncated Mehler coefficients of one pair: ``coef`` (R+1,) when both sides have one variance,
+    else per-sample rows ``C1`` (N, R+1), ``C2`` (M, R+1); ``bound`` the tail bound."""
+
+    r: int
+    bound: float
+    coef: np.ndarray | None = None
+    C1: np.ndarray | None = None
+    C2: np.ndarray | None = None
+
+    def evaluate(self, rho: np.ndarray, rows=slice(None), cols=slice(None)) -> np.ndarray:
+        """Σ_{r≤R} μ_r ν_r ρ^r by Horner on the (rows, cols) block whose correlations are ``rho``."""
+        r = self.r
+        if self.coef is not None:
+            coef = self.coef
+            acc = np.full_like(rho, coef[r])
+            for k in range(r - 1, -1, -1):
+                acc *= rho
+                acc += coef[k]
+            return acc
+        C1, C2 = self.C1[rows], self.C2[cols]
+        acc = np.multiply.outer(C1[:, r], C2[:, r])
+        for k in range(r - 1, -1, -1):  # Horner in ρ
+            acc *= rho
+            acc += np.multiply.outer(C1[:, k], C2[:, k])
+        return acc
+
+
+def _mehler_plan(a1: Activation, a2: Activation, q1, q2, derivative: bool, rho_max: float = 1.0) -> _Mehler:
+    """The coefficients of Σ_r μ_r(a1_{q1}) μ_r(a2_{q2}) ρ^r with an adaptive order R and its tail bound
 
         |Σ_{r>R} μ_r ν_r ρ^r| ≤ ρ_max^{R+1} √(T_1 T_2)   (Cauchy–Schwarz, |ρ| ≤ ρ_max on every entry used).
     """
@@ -281,22 +373,17 @@ def _mehler_pair(a1: Activation, a2: Activation, q1, q2, c, derivative: bool,
         if bound <= MEHLER_TOL * max(scale, 1e-300) or r >= r_cap or r_eff < r:
             break
         r = min(2 * r, r_cap)
-    r = r_eff
-    rho, _ = _rho(q1, q2, c)
     if len(u1) == 1 and len(u2) == 1:  # one variance on each side (data on the sphere): scalar Horner
-        coef = A1[0] * A2[0]
-        acc = np.full_like(rho, coef[r])
-        for k in range(r - 1, -1, -1):
-            acc *= rho
-            acc += coef[k]
-        return acc, bound
-    C1 = A1[i1]  # (N, R+1)
-    C2 = A2[i2]  # (M, R+1)
-    acc = np.multiply.outer(C1[:, r], C2[:, r])
-    for k in range(r - 1, -1, -1):  # Horner in ρ
-        acc *= rho
-        acc += np.multiply.outer(C1[:, k], C2[:, k])
-    return acc, bound
+        return _Mehler(r_eff, bound, coef=A1[0] * A2[0])
+    return _Mehler(r_eff, bound, C1=A1[i1], C2=A2[i2])
+
+
+def _mehler_pair(a1: Activation, a2: Activation, q1, q2, c, derivative: bool,
+                 rho_max: float = 1.0) -> tuple[np.ndarray, float]:
+    """Σ_r μ_r(a1_{q1}) μ_r(a2_{q2}) ρ^r on the whole (N, M) covariance (see ``_mehler_plan``)."""
+    plan = _mehler_plan(a1, a2, q1, q2, derivative, rho_max)
+    rho, _ = _rho(q1, q2, c)
+    return plan.evaluate(rho), plan.bound
 
 
 def _components(act: Activation) -> list[tuple[float, Activation]]:
@@ -308,13 +395,27 @@ def _components(act: Activation) -> list[tuple[float, Activation]]:
     return [(1.0, act)]
 
 
+def _pair_kind(a1: Activation, a2: Activation) -> str:
+    """Which method evaluates E[a1(u) a2(v)]: 'family', 'erf', 'gelu' (closed forms) or 'mehler'."""
+    if _linear_relu(a1) is not None and _linear_relu(a2) is not None:
+        return "family"
+    if isinstance(a1, Erf) and isinstance(a2, Erf):
+        return "erf"
+    if isinstance(a1, GELU) and isinstance(a2, GELU):
+        return "gelu"
+    return "mehler"
+
+
 def _pair_dual(a1: Activation, a2: Activation, q1, q2, c, derivative: bool,
                rho_max: float = 1.0) -> tuple[np.ndarray, float]:
-    f1, f2 = _linear_relu(a1), _linear_relu(a2)
-    if f1 is not None and f2 is not None:
-        return _family_dual(f1, f2, q1, q2, c, derivative), 0.0
-    if isinstance(a1, Erf) and isinstance(a2, Erf):
+    kind = _pair_kind(a1, a2)
+    if kind == "family":
+        return _family_dual(_linear_relu(a1), _linear_relu(a2), q1, q2, c, derivative), 0.0
+    if kind == "erf":
         return _erf_dual(q1, q2, c, derivative), 0.0
+    if kind == "gelu":
+        v, d = _gelu_both(np.asarray(q1)[:, None], np.asarray(q2)[None, :], c, not derivative, derivative)
+        return (d if derivative else v), 0.0
     closed = _exp_closed(a1, a2, q1, q2, c, derivative)
     if closed is not None:
         return closed
@@ -374,6 +475,122 @@ def _copy_duplicates(total: np.ndarray, q: np.ndarray, c: np.ndarray) -> None:
     if dup.any():
         i, j = np.nonzero(dup)
         total[i, j] = total[i, i]
+
+
+class DualPlan:
+    """``dual(act, q, q, K, same=True)`` and ``dual_derivative`` of the same call, evaluated block by
+    block on the upper triangle of the same-sample square (``theory.lean``), with identical numbers.
+
+    Everything that depends on the variances only is computed once here: the exact diagonals
+    E[σ(√q z)²], E[σ'(√q z)²] (``diag_value``, ``diag_derivative``), the feature means
+    (``mean`` = μ_0(σ_q)) and, after ``prepare(rho_max)``, the Mehler coefficients of the pairs
+    without a closed form with their tail bounds (``error_bound_value``, ``error_bound_derivative``).
+    ``block(c, r0, r1)`` then evaluates rows r0..r1−1, columns r0..N−1 of a covariance block ``c``.
+    """
+
+    def __init__(self, act: str | Activation, q: np.ndarray, value: bool = True, derivative: bool = True) -> None:
+        self.act = parse_activation(act)
+        q = np.asarray(q, dtype=np.float64).reshape(-1)
+        if q.size == 0 or np.any(q <= 0) or not np.all(np.isfinite(q)):
+            raise ValueError("pre-activation variances must be positive and finite")
+        self.q = q
+        self.value, self.derivative = value, derivative
+        self.uniform = bool(np.all(q == q[0]))
+        comps = _components(self.act)
+        q_max = float(q.max())
+        self.pairs = []
+        for w1, s1 in comps:
+            for w2, s2 in comps:
+                kind = _pair_kind(s1, s2)
+                if (kind == "mehler" and exp_family(s1) is not None and exp_family(s2) is not None
+                        and q_max <= EXP_CLOSED_MAX_Q):  # ``_exp_closed``'s rule
+                    kind = "exp"
+                self.pairs.append((w1 * w2, s1, s2, kind))
+        self.needs_rho = any(k in ("family", "mehler") for *_, k in self.pairs)
+        self.needs_rho_max = any(k == "mehler" for *_, k in self.pairs)
+        self.diag_value = second_moments(self.act, q) if value else None
+        self.diag_derivative = derivative_second_moments(self.act, q) if derivative else None
+        self.mean = gaussian_mean(self.act, q)
+        self._plans: dict[tuple[int, bool], _Mehler] = {}
+        self.error_bound_value = self.error_bound_derivative = 0.0
+        if not self.needs_rho_max:
+            self.prepare(0.0)
+
+    def prepare(self, rho_max: float) -> None:
+        """Choose the Mehler orders for the largest off-diagonal |ρ| of the covariance (``dual``'s rule)."""
+        self.error_bound_value = self.error_bound_derivative = 0.0
+        q_max = float(self.q.max())
+        for k, (w, s1, s2, kind) in enumerate(self.pairs):
+            if kind == "exp":  # the rounding allowance of ``_exp_closed``
+                eps = 16.0 * np.finfo(np.float64).eps * math.exp(q_max / 2)
+                self.error_bound_value += abs(w) * eps * max(1.0, q_max) if self.value else 0.0
+                self.error_bound_derivative += abs(w) * eps if self.derivative else 0.0
+            if kind != "mehler":
+                continue
+            for der in (False, True):
+                if (self.derivative if der else self.value):
+                    plan = _mehler_plan(s1, s2, self.q, self.q, der, rho_max)
+                    self._plans[k, der] = plan
+                    if der:
+                        self.error_bound_derivative += abs(w) * plan.bound
+                    else:
+                        self.error_bound_value += abs(w) * plan.bound
+        self._ready = True
+
+    def rho(self, c: np.ndarray, r0: int, r1: int) -> tuple[np.ndarray, float | np.ndarray]:
+        """ρ = c/√(q_i q_j) clipped to [−1, 1] on the block, and √(q_i q_j)."""
+        if self.uniform:
+            s = float(np.sqrt(self.q[0] * self.q[0]))
+        else:
+            s = np.sqrt(self.q[r0:r1, None] * self.q[None, r0:])
+        rho = c / s
+        np.clip(rho, -1.0, 1.0, out=rho)
+        return rho, s
+
+    def block(self, c: np.ndarray, r0: int, r1: int) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """(E[σσ], E[σ'σ']) on rows r0..r1−1 and columns r0..N−1 whose covariance block is ``c``; the
+        diagonal entries (i, i) are the exact second moments."""
+        if not getattr(self, "_ready", False):
+            raise RuntimeError("DualPlan.prepare(rho_max) must be called first: this activation needs Mehler orders")
+        if self.uniform:
+            qr = qc = float(self.q[0])
+        else:
+            qr, qc = self.q[r0:r1, None], self.q[None, r0:]
+        rho = s = None
+        if self.needs_rho:
+            rho, s = self.rho(c, r0, r1)
+        tot_v = tot_d = None
+        for k, (w, s1, s2, kind) in enumerate(self.pairs):
+            if kind == "family":
+                v, d = _family_both(_linear_relu(s1), _linear_relu(s2), c, rho, s, self.value, self.derivative)
+            elif kind == "erf":
+                v, d = _erf_both(qr, qc, c, self.value, self.derivative)
+            elif kind == "gelu":
+                v, d = _gelu_both(qr, qc, c, self.value, self.derivative)
+            elif kind == "exp":
+                f1, f2, q1, q2 = exp_family(s1), exp_family(s2), self.q[r0:r1], self.q[r0:]
+                v = exp_pair_dual(f1, f2, q1, q2, c, False) if self.value else None
+                d = exp_pair_dual(f1, f2, q1, q2, c, True) if self.derivative else None
+            else:
+                rows, cols = slice(r0, r1), slice(r0, None)
+                v = self._plans[k, False].evaluate(rho, rows, cols) if self.value else None
+                d = self._plans[k, True].evaluate(rho, rows, cols) if self.derivative else None
+            if v is not None:
+                tot_v = w * v if tot_v is None else tot_v + w * v
+            if d is not None:
+                tot_d = w * d if tot_d is None else tot_d + w * d
+        idx = np.arange(r1 - r0)
+        # ``_copy_duplicates``: entries with q_i = q_j = c_ij (one Gaussian on both sides) take the diagonal
+        dup = (c == self.q[r0:r1, None]) & (c == self.q[None, r0:])
+        dup[idx, idx] = False
+        di, dj = np.nonzero(dup) if dup.any() else (None, None)
+        for tot, diag in ((tot_v, self.diag_value), (tot_d, self.diag_derivative)):
+            if tot is None:
+                continue
+            tot[idx, idx] = diag[r0:r1]
+            if di is not None:
+                tot[di, dj] = diag[r0 + di]
+        return tot_v, tot_d
 
 
 def dual(act: str | Activation, q1, q2, c, same: bool = False) -> DualResult:

@@ -238,22 +238,27 @@ def kernel_pieces(arch: Arch | str, X, normalize: bool = False, max_bytes: int |
 
 
 def _warn_if_truncated(kp: KernelPieces) -> None:
-    """RuntimeWarning naming the edges whose dual activations carry a relative truncation bound above
+    warn_if_truncated(kp.arch, [(e.edge, e.activation.token, float(np.max(np.diag(e.pre_kernel))),
+                                 e.relative_error_bound) for e in kp.edges], stacklevel=4)
+
+
+def warn_if_truncated(arch: Arch, edges: list[tuple[Edge, str, float, float]], stacklevel: int = 4) -> None:
+    """RuntimeWarning naming the edges (edge, activation token, largest pre-activation variance,
+    relative bound) whose dual activations carry a relative truncation bound above
     ``ACCURACY_WARNING`` (the kernel is still returned; ``KernelPieces.relative_error_bound`` has it)."""
-    bad = [e for e in kp.edges if e.relative_error_bound > ACCURACY_WARNING]
+    bad = [b for b in edges if b[3] > ACCURACY_WARNING]
     if not bad:
         return
     parts = ", ".join(
-        f"edge {e.src}->{e.dst} {e.activation.token} at pre-activation variance up to "
-        f"{float(np.max(np.diag(e.pre_kernel))):.3g}: {e.relative_error_bound:.1e}"
-        for e in bad
+        f"edge {e.src}->{e.dst} {token} at pre-activation variance up to {qmax:.3g}: {rel:.1e}"
+        for e, token, qmax, rel in bad
     )
     warnings.warn(
-        f"exact kernel of {kp.arch}: dual-activation series truncated, relative error per entry bounded by "
+        f"exact kernel of {arch}: dual-activation series truncated, relative error per entry bounded by "
         f"{parts} (KernelPieces.relative_error_bound); saturating activations at large variance approach "
         "a step (tanh, sigmoid) or a relu (gelu, swish), whose Hermite series converge slowly",
         RuntimeWarning,
-        stacklevel=3,
+        stacklevel=stacklevel,
     )
 
 
