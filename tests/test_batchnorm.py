@@ -10,6 +10,7 @@ from torch import nn
 from empirics.models.batchnorm import BatchNormModeError, freeze_batch_statistics, set_bn_mode
 from empirics.models.nats_net import NATSNetwork
 from empirics.nas.scores import ScoreError, _init_seed, get_score
+from empirics.ntk import empirical_ntk, is_batch_coupled
 
 ARCH = "|nor_conv_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
 
@@ -88,3 +89,22 @@ def test_bad_modes_and_untracked_layers_are_refused(images: torch.Tensor) -> Non
         freeze_batch_statistics(_net(track_running_stats=False), images)
     with pytest.raises(ScoreError, match="bn must be one of"):
         get_score("eigen", bn="none")
+
+
+def test_decoupled_kernel_layerwise_equals_the_per_output_loop(images: torch.Tensor) -> None:
+    """With the statistics frozen the samples are independent, so the score uses the LAYERWISE
+    structured products; in float64 they give the per-output loop's kernel to 1e-10, and so does VMAP
+    (per-tensor contraction, no concatenated Jacobian)."""
+    net = freeze_batch_statistics(_net(), images)
+    assert not is_batch_coupled(net)
+    loop = empirical_ntk(net, images, method="loop", params="weights")
+    scale = float(loop.abs().max())
+    for method in ("layerwise", "vmap"):
+        K = empirical_ntk(net, images, method=method, params="weights")
+        torch.testing.assert_close(K, loop, rtol=1e-10, atol=1e-10 * scale)
+    score = get_score("eigen", C=4, N=1, batch_size=6, seeds=1, bn="decoupled", normalize="none",
+                      model_factory=lambda a, k, C, N: NATSNetwork(a, C=C, N=N, num_classes=k).to(torch.float64))
+    K = score.kernel(ARCH, images, seed=0, num_classes=10)
+    net = freeze_batch_statistics(score.build(ARCH, 10, _init_seed(0, 0)), images)
+    torch.testing.assert_close(K, empirical_ntk(net, images, method="loop", params="weights"),
+                               rtol=1e-10, atol=1e-10 * float(K.abs().max()))

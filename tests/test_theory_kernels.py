@@ -14,6 +14,7 @@ from theory import (
     KernelTooLargeError,
     kernel_pieces,
     lambda_min,
+    lean_kernels,
     nngp,
     ntk,
     sphere_data,
@@ -244,8 +245,6 @@ def test_lean_engine_equals_kernel_pieces(arch: Arch, seed: int, shift: float, n
     """theory.lean (forward mode, upper-triangle row blocks, features freed after their last use)
     computes the same Θ and Σ_out as the backward-mode kernel_pieces, on random DAGs with skips,
     mixtures and dead nodes, unequal per-sample variances (shifted data), any block size."""
-    from theory import lean_kernels
-
     X = sphere_data(n, 5, seed=seed) + shift
     p = kernel_pieces(arch, X, normalize=True)
     lk = lean_kernels(arch, X, ntk=True, nngp=True, normalize=True, block_elements=block)
@@ -258,8 +257,6 @@ def test_lean_engine_equals_kernel_pieces(arch: Arch, seed: int, shift: float, n
 
 
 def test_lean_engine_on_chains_resnets_and_cells() -> None:
-    from theory import lean_kernels
-
     X = sphere_data(40, 6, seed=1)
     for arch in (fc_chain(["relu", "erf", "gelu", "leaky_relu(0.2)", "tanh", "swish"]), resnet("gelu", 5, 0.5),
                  nats_fc_analogue(all_nats_arch_strings()[123]), "|dense_relu~0|+|none~0|dense_tanh~1|"):

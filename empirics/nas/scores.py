@@ -60,7 +60,7 @@ from torch import nn
 
 from empirics.models.batchnorm import BN_MODES, BatchNormModeError, set_bn_mode
 from empirics.models.nats_net import NATSNetwork, count_parameters
-from empirics.ntk.empirical import empirical_ntk
+from empirics.ntk.empirical import empirical_ntk, is_batch_coupled
 from empirics.ntk.spectrum import NORMALIZATIONS, normalized_value, spectrum_stats
 from theory import lambda_min, sphere_data
 from theory.space import Arch
@@ -255,10 +255,13 @@ def weight_ntk(model: nn.Module, x: torch.Tensor, output: str = "sum") -> torch.
 
 
 def _ntk(model: nn.Module, x: torch.Tensor, output: str) -> torch.Tensor:
-    """The NTK of the ``weight`` tensors through the project's engine ``empirics.ntk.empirical_ntk``
-    (LOOP method on CPU, the TE-NAS reference; AUTO on CUDA). ``weight_ntk`` differentiates the same
-    batched forward and gives the same kernel (checked in the tests)."""
-    method = "auto" if torch.cuda.is_available() else "loop"
+    """The NTK of the ``weight`` tensors through the project's engine ``empirics.ntk.empirical_ntk``:
+    for batch-coupled models (BatchNorm with batch statistics, ``bn='train'``) the LOOP method on CPU,
+    the TE-NAS reference, and AUTO on CUDA; for models whose samples do not interact (``bn='eval'``,
+    ``bn='decoupled'``) AUTO, i.e. the LAYERWISE structured products, which compute the same kernel
+    without a backward pass per output (checked in the tests against the loop).
+    ``weight_ntk`` differentiates the batched forward and gives the same kernel (checked in the tests)."""
+    method = "auto" if torch.cuda.is_available() or not is_batch_coupled(model) else "loop"
     return empirical_ntk(model, x, output=output, method=method, params="weights")
 
 

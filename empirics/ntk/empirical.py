@@ -72,8 +72,9 @@ class NTKMethod(str, enum.Enum):
       memory like BATCHED. Valid for every model. An implementation independent of BATCHED/LOOP.
     * ``VMAP``: per-sample gradients with ``torch.func``: ``vmap(jacrev(f_single))`` over the samples
       (functional_call on one sample at a time). Cost N·m·b ≈ m·B, i.e. about N times cheaper than
-      the others; memory ≈ chunk × m × P. **Only valid when samples do not interact**: raises
-      ``NTKError`` for a model with BatchNorm using batch statistics.
+      the others; memory ≈ chunk × m × P (the per-sample Jacobian, contracted one parameter tensor at
+      a time as in the PyTorch NTK tutorial, never concatenated). **Only valid when samples do not
+      interact**: raises ``NTKError`` for a model with BatchNorm using batch statistics.
     * ``LAYERWISE``: structured per-layer products (``empirics.ntk._layerwise``) for models whose samples do
       not interact: one forward recording each parameter's input, m batch backwards for the per-sample
       output cotangents, then K_W = (G Gᵀ) ⊙ (H Hᵀ) for matmul/linear weights and per-sample gradients
@@ -85,11 +86,8 @@ class NTKMethod(str, enum.Enum):
       for coupled models LOOP on CPU (BATCHED measured no faster there, and it needs more memory) and
       BATCHED on CUDA (vectorized backward passes; not measured on a GPU in this project yet).
 
-    Measured on a 2-core CPU, 1 thread (docs/benchmarks.md): FC depth 5 width 512, N = 128: LOOP 42 s,
-    BATCHED 33 s, VMAP 23 s, LAYERWISE 0.3 s. NATS C=16 N=5, 64 CIFAR-10 images, BN train: LOOP 110 s /
-    BATCHED 65 s in one run, LOOP 45 s / BATCHED 56 s in another under less load (N full-batch
-    backward passes are the FLOP floor of any exact method here); BN eval: LOOP 43 s / 31 s,
-    LAYERWISE 5.5 s / 4.8 s.
+    Timings: docs/benchmarks.md, as printed by ``benchmarks/bench_empirical_ntk.py`` (no timing is
+    quoted here, so none can go stale). None of these methods has run on a GPU in this project yet.
     """
 
     AUTO = "auto"
@@ -538,7 +536,13 @@ def _compute(
             Jg = _jac_jacrev(model, X, readout, names, chunk)
         else:
             chunk = plan.chunk(p_g, per_unit + m * p_g * itemsize, N)
-            Jg = _jac_vmap(model, X, readout, names, chunk)
+            # per-tensor contraction K += J_t J_tᵀ: the Jacobian is never concatenated
+            for Jt in _jac_vmap(model, X, readout, names, chunk):
+                if not torch.isfinite(Jt).all():
+                    raise NTKError("non-finite gradients (NaN/inf) in the Jacobian: the NTK is undefined")
+                accumulate(Jt)
+                del Jt
+            continue
         if not torch.isfinite(Jg).all():
             raise NTKError("non-finite gradients (NaN/inf) in the Jacobian: the NTK is undefined")
         accumulate(Jg)
@@ -618,8 +622,12 @@ def _jac_jacrev(model: nn.Module, X: torch.Tensor, readout: _Readout, names: lis
     return torch.cat([jac[n].reshape(R, -1) for n in names], dim=1)
 
 
-def _jac_vmap(model: nn.Module, X: torch.Tensor, readout: _Readout, names: list[str], chunk: int) -> torch.Tensor:
-    """Per-sample Jacobians: vmap over samples of jacrev of the one-sample function."""
+def _jac_vmap(model: nn.Module, X: torch.Tensor, readout: _Readout, names: list[str],
+              chunk: int) -> Iterator[torch.Tensor]:
+    """Per-sample Jacobians, one parameter tensor at a time: vmap over samples of jacrev of the
+    one-sample function, then yield each tensor's (N·m, P_t) block (and drop it) so that the caller
+    contracts K += J_t J_tᵀ per tensor, as the PyTorch per-sample NTK tutorial does, without a
+    concatenated copy of the Jacobian."""
     primals, call = _functional_parts(model, names)
 
     def f1(pg, x):
@@ -629,5 +637,5 @@ def _jac_vmap(model: nn.Module, X: torch.Tensor, readout: _Readout, names: list[
     jac = vmap(jacrev(f1), in_dims=(None, 0), chunk_size=chunk)(primals, X)  # name -> (N, m, *shape)
     N = X.shape[0]
     m = next(iter(jac.values())).shape[1]
-    return torch.cat([jac[n].reshape(N * m, -1) for n in names], dim=1)
-
+    for n in names:
+        yield jac.pop(n).reshape(N * m, -1)
