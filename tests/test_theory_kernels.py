@@ -267,3 +267,10 @@ def test_lean_engine_on_chains_resnets_and_cells() -> None:
         assert only.ntk is None and np.allclose(only.nngp, p.nngp, rtol=1e-12, atol=1e-13)
     with pytest.raises(FloatingPointError, match="overflow"):
         ntk("|dense_relu~0|+|1e200*skip_connect~1|", sphere_data(6, 4))
+    # duplicated samples: the same exact-diagonal rule as kernel_pieces (an exactly singular kernel)
+    Y = sphere_data(5, 4, seed=2)[[0, 1, 2, 0, 3, 1]]
+    for arch in ("|dense_tanh~0|+|dense_gelu~1|", "|dense_elu~0|+|skip_connect~0|dense_swish~1|"):
+        T = ntk(arch, Y)
+        assert T[0, 3] == T[0, 0] and T[1, 5] == T[1, 1]
+        np.testing.assert_allclose(T[0], T[3], rtol=1e-14, atol=1e-14)
+        np.testing.assert_allclose(T, kernel_pieces(arch, Y).ntk, rtol=1e-12, atol=1e-13)
