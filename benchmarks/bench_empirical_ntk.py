@@ -5,7 +5,13 @@ Cases (issue 4):
   (b) NATS-Bench cell network (C = 16, N = 5 cells per stage, float32) on 64 real CIFAR-10 test images
       (<data>/cifar10_samples/cifar10_test_1000_jpeg_yoongikim.npz, first 64, NB201 normalization),
       BatchNorm in **train** mode (TE-NAS semantics: rows of the Jacobian of the batched forward);
-  (b') the same network with BatchNorm in **eval** mode (running statistics: samples independent).
+  (b') the same network with BatchNorm in **eval** mode (running statistics: samples independent);
+  (b'') the same network with BatchNorm **decoupled** (the batch statistics of the training forward
+      frozen: samples independent, so LAYERWISE applies).
+
+Case (a) also times ``tutorial``: the PyTorch per-sample NTK tutorial's Jacobian contraction
+(``torch.func.vmap(jacrev)`` per sample, then one einsum per parameter tensor), the real alternative to
+our ``vmap`` method. ``--quick`` shrinks every case, and the titles print the sizes that ran.
 
 Each method runs in a fresh subprocess (spawn) so that its peak resident memory can be measured
 (ru_maxrss after the run minus the RSS before the NTK call; on CUDA, torch.cuda.max_memory_allocated).
@@ -67,13 +73,20 @@ def _job(case: str, method: str, threads: int, device: str, quick: bool, arch: s
     else:
         n, C, N = (16, 8, 1) if quick else (64, 16, 5)
         model = build_model(arch, width=C, seed=0, N=N, num_classes=10)
-        model.train() if case == "b" else model.eval()
+        model.train() if case in ("b", "b''") else model.eval()
         X = cifar_batch(n, data_dir)
+    if case == "b''":
+        from empirics.models.batchnorm import freeze_batch_statistics
+
+        freeze_batch_statistics(model, X)
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
     base = _rss_bytes()
     t0 = time.perf_counter()
-    K = empirical_ntk(model, X, method=method, device=device)
+    if method == "tutorial":
+        K = tutorial_ntk(model, X.to(device))
+    else:
+        K = empirical_ntk(model, X, method=method, device=device)
     if device == "cuda":
         torch.cuda.synchronize()
     dt = time.perf_counter() - t0
@@ -83,6 +96,28 @@ def _job(case: str, method: str, threads: int, device: str, quick: bool, arch: s
         else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - base
     )
     out.put((dt, max(peak, 0), K.numpy()))
+
+
+def tutorial_ntk(model, X):
+    """The PyTorch tutorial "Neural Tangent Kernels" (torch.func): per-sample Jacobians by
+    vmap(jacrev(f_single)), contracted one parameter tensor at a time with einsum; summed over outputs
+    as ``empirical_ntk``'s default readout does (K_ij = Σ_c ⟨∂f_c(x_i), ∂f_c(x_j)⟩), in float64."""
+    import torch
+    from torch.func import functional_call, jacrev, vmap
+
+    params = {k: v.detach() for k, v in model.named_parameters()}
+    buffers = {k: v.detach() for k, v in model.named_buffers()}
+
+    def fnet_single(p, x):
+        return functional_call(model, {**p, **buffers}, (x.unsqueeze(0),)).reshape(-1)
+
+    jac = vmap(jacrev(fnet_single), (None, 0))(params, X)
+    K = None
+    for j in jac.values():
+        j = j.flatten(2).to(torch.float64)
+        term = torch.einsum("Naf,Maf->NM", j, j)
+        K = term if K is None else K + term
+    return K.cpu()
 
 
 def run_one(case, method, args):
@@ -104,31 +139,42 @@ def main(argv=None) -> int:
     ap.add_argument("--jacrev", action="store_true", help="also time JACREV on (b) (slow on CPU)")
     ap.add_argument("--arch", default=ARCH)
     ap.add_argument("--data-dir", default=None)
-    ap.add_argument("--cases", default="a,b,b'", help="comma list of a, b, b'")
+    ap.add_argument("--cases", default="a,b,b',b''", help="comma list of a, b, b', b''")
     args = ap.parse_args(argv)
     plans = {
-        "a": ["loop", "batched", "vmap", "layerwise"],
+        "a": ["loop", "batched", "vmap", "tutorial", "layerwise"],
         "b": ["loop", "batched"] + (["jacrev"] if args.jacrev else []),
         "b'": ["loop", "layerwise"],
+        "b''": ["loop", "layerwise"],
     }
+    n_a = 32 if args.quick else 128
+    n_b, C, N = (16, 8, 1) if args.quick else (64, 16, 5)
+    net = f"NATS cell net C={C} N={N}, float32, {n_b} CIFAR-10 images"
     titles = {
-        "a": f"(a) FC relu depth 5, width 512, float64, N={32 if args.quick else 128} sphere points",
-        "b": "(b) NATS cell net C=16 N=5, float32, 64 CIFAR-10 images, BN train (batched-forward Jacobian)",
+        "a": f"(a) FC relu depth 5, width 512, float64, N={n_a} sphere points",
+        "b": f"(b) {net}, BN train (batched-forward Jacobian)",
         "b'": "(b') same network, BN eval (running statistics; samples independent)",
+        "b''": "(b'') same network, BN decoupled (training statistics frozen; samples independent)",
     }
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"torch threads {args.threads}, device {args.device}, load average {load:.2f}, arch {args.arch}")
     for case in args.cases.split(","):
         print("\n" + titles[case])
-        print(f"  {'method':<10} {'time s':>8} {'loop/this':>10} {'peak MiB':>9} {'lambda_min':>14} {'max rel dK':>11}")
+        print(f"  {'method':<10} {'time s':>8} {'loop/this':>10} {'peak MiB':>9} {'lambda_min':>14} {'max rel dK':>11}",
+              flush=True)
         ref_t = ref_K = None
+        seen = {}
         for method in plans[case]:
             dt, peak, K = run_one(case, method, args)
+            seen[method] = (dt, peak)
             lam = float(np.linalg.eigvalsh(0.5 * (K + K.T))[0])
             if ref_K is None:
                 ref_t, ref_K = dt, K
             d = float(np.abs(K - ref_K).max() / np.abs(ref_K).max())
             print(f"  {method:<10} {dt:8.2f} {ref_t / dt:10.1f} {peak / 2**20:9.0f} {lam:14.8g} {d:11.1e}", flush=True)
+        if "vmap" in seen and "tutorial" in seen:
+            (tv, pv), (tt, pt) = seen["vmap"], seen["tutorial"]
+            print(f"  vmap / tutorial: time {tv / tt:.2f}x, peak memory {pv / max(pt, 1):.2f}x", flush=True)
     return 0
 
 
