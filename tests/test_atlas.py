@@ -214,3 +214,72 @@ def test_report_from_a_table_matches_direct_computation(bench, tmp_path):
     assert c["search"]["100"]["cifar10"]["mean"] == pytest.approx(np.mean(chosen))
     paths = write_report(rep, tmp_path / "rep", figure=tmp_path / "f.png")
     assert all(p.is_file() for p in paths)
+
+
+def test_cli_atlas_and_report(bench, tmp_path, capsys):
+    from eigennas.cli import main
+
+    table = tmp_path / "a.csv"
+    assert (
+        main(
+            [
+                "atlas",
+                "--scores",
+                "params,theory",
+                "--cells",
+                "40",
+                "--workers",
+                "0",
+                "--table",
+                str(table),
+                "--no-cache",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    assert "theory" in capsys.readouterr().out
+    t = AtlasTable.load(table, bench)
+    assert t.done["params@cifar10"][:40].all() and not t.done["params@cifar10"][40:].any()
+    rc = main(
+        [
+            "atlas",
+            "--report",
+            "--table",
+            str(table),
+            "--boot",
+            "10",
+            "--repeats",
+            "3",
+            "--report-out",
+            str(tmp_path / "rep"),
+            "--figure",
+            str(tmp_path / "f.png"),
+        ]
+    )
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "| params@cifar10 | 40 | no |" in out and (tmp_path / "f.png").is_file()
+    assert main(["atlas", "--scores", "nope", "--table", str(table)]) == 1
+
+
+def test_committed_atlas_params_kendall_equals_the_published_full_space_value(bench):
+    """An independent check of the committed table and of the report's correlation: AZ-NAS (Table 1)
+    reports the full-space Kendall τ of the parameter count as .578 / .552 / .520."""
+    from pathlib import Path
+
+    from scipy import stats
+
+    from empirics.nas.atlas_report import PEER_KENDALL
+
+    path = Path(__file__).resolve().parent.parent / "experiments" / "atlas" / "atlas.csv"
+    t = AtlasTable.load(path, bench)
+    v = t.values["params@cifar10"]
+    assert t.done["params@cifar10"].all()
+    for ds, ref in zip(("cifar10", "cifar100", "ImageNet16-120"), PEER_KENDALL["params (AZ-NAS Table 1)"]):
+        assert stats.kendalltau(v, bench.accuracies(ds)).statistic == pytest.approx(ref, abs=1.5e-3)
+    # and every complete column's classes carry one value
+    for name in t.columns:
+        reps = t.classes[t.done[name]]
+        if t.meta["columns"][name]["classes"] == "Arch.canonical":
+            np.testing.assert_array_equal(t.values[name][t.done[name]], t.values[name][reps])
