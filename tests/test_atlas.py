@@ -283,3 +283,13 @@ def test_committed_atlas_params_kendall_equals_the_published_full_space_value(be
         reps = t.classes[t.done[name]]
         if t.meta["columns"][name]["classes"] == "Arch.canonical":
             np.testing.assert_array_equal(t.values[name][t.done[name]], t.values[name][reps])
+
+
+def test_device_path_builds_on_the_device_and_agrees(bench, tmp_path):
+    """The --device code path (networks built by a factory that moves them, images moved) run with the
+    explicit device 'cpu:0' gives the serial values; on CUDA the same path runs on the GPU."""
+    cols = make_columns(["eigen"], ["cifar10"], {"eigen": QUICK_EIGEN})
+    idx = list(range(6))
+    res = run_atlas(cols, bench, tmp_path / "d.csv", workers=0, indices=idx, device="cpu:0", progress=False)
+    assert res.table.meta["runs"][-1]["device"] == "cpu:0"
+    np.testing.assert_allclose(res.table.values[cols[0].name][idx], _serial(bench, cols, idx)[cols[0].name], rtol=1e-12)
