@@ -9,7 +9,9 @@ Public API (all float64, X is N×d with rows of equal norm; see ``theory.data`` 
   every node's backward kernel Π_vv, cross-kernels on demand, and each dense edge's kernels and
   NTK contribution (``EdgePieces``), so that bounds/ and comparators reuse them;
 * ``sphere_data(n, d, seed, source)``: synthetic or CIFAR-10 points on the sphere of radius √d;
-* the dual activations in ``theory.dual``.
+* the dual activations in ``theory.dual``;
+* ``nats_ntk(arch, images)`` / ``nats_nngp`` / ``nats_kernels``: the exact infinite-channel kernels of
+  the BatchNorm-free NATS-Bench network on images (``theory.nats``; pixel-pair recursions).
 
 Example::
 
@@ -28,6 +30,7 @@ from .data import InputError, KernelTooLargeError, check_inputs, sphere_data
 from .dual import DualResult, dual, dual_derivative, dual_gauss_hermite, gaussian_mean
 from .kernels import INPUT, READOUT, EdgePieces, KernelPieces, kernel_pieces
 from .lean import LeanKernels, lean_kernels
+from .nats import NATSKernels, nats_kernels, nats_memory_bytes, nats_nngp, nats_ntk
 
 __all__ = [
     "nngp",
@@ -50,6 +53,11 @@ __all__ = [
     "dual_gauss_hermite",
     "gaussian_mean",
     "DualResult",
+    "nats_ntk",
+    "nats_nngp",
+    "nats_kernels",
+    "nats_memory_bytes",
+    "NATSKernels",
 ]
 
 

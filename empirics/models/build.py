@@ -5,7 +5,10 @@
   own model; its infinite-width NTK is theory/'s kernel).
 * NATS-Bench convolutional cells (``arch.is_conv``) → ``empirics.models.nats_net.NATSNetwork`` with
   C = ``width`` (default 16), N cells per stage, ``num_classes``; PyTorch default initialization
-  drawn under ``torch.manual_seed(seed)`` without disturbing the global RNG.
+  drawn under ``torch.manual_seed(seed)`` without disturbing the global RNG. With
+  ``batchnorm=False``: ``empirics.nats_free.NATSFreeNetwork`` (no BatchNorm, no biases, NTK
+  parametrization; keywords ``N`` (default 1), ``stages`` (3), ``num_classes`` (1), ``in_channels``),
+  the finite twin of ``theory.nats_ntk``.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ def build_model(
     *,
     dtype: torch.dtype | None = None,
     family: str = "auto",
+    batchnorm: bool = True,
     **kw,
 ) -> nn.Module:
     """Build the model of ``arch``.
@@ -36,6 +40,8 @@ def build_model(
     passed to FCNet (e.g. ``num_outputs``). NATS: ``width`` = C (default 16), keywords ``N`` (5),
     ``num_classes`` (10), ``affine``, ``track_running_stats``, ``in_channels``; ``dtype`` default
     float32 (NATS-Bench). ``in_dim``, if given for a NATS cell, must equal ``in_channels``.
+
+    ``batchnorm`` (NATS only): False builds the BatchNorm-free twin ``NATSFreeNetwork`` (module docstring).
 
     ``family``: ``"auto"`` (a cell with a conv/pool op → NATS, otherwise FC; so a NATS cell made only
     of skip/none edges is built as FC unless ``family="nats"``), ``"fc"`` or ``"nats"``.
@@ -48,14 +54,20 @@ def build_model(
         raise ArchError(f"{a} is not a NATS-Bench cell (family='nats')")
     if family == "fc" and has_conv:
         raise ArchError(f"{a} has NATS convolutional ops; it has no FC model (use arch.to_fc_analogue())")
+    if not batchnorm and not (family == "nats" or (family == "auto" and a.is_conv and has_conv)):
+        raise ValueError(f"batchnorm=False applies to NATS networks only; {a} is built as FC (use family='nats')")
     if family == "nats" or (family == "auto" and a.is_conv and has_conv):
         C = 16 if width is None else int(width)
         in_ch = int(kw.pop("in_channels", 3))
         if in_dim is not None and int(in_dim) != in_ch:
             raise ValueError(f"NATS networks take images with in_channels={in_ch} channels, got in_dim={in_dim}")
+        if batchnorm:
+            from empirics.nats_net import NATSNetwork as net_cls
+        else:
+            from empirics.nats_free import NATSFreeNetwork as net_cls
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(seed))
-            model = NATSNetwork(a, C=C, in_channels=in_ch, **kw)
+            model = net_cls(a, C=C, in_channels=in_ch, **kw)
         return model.to(dtype or torch.float32)
     if a.is_fc:
         if in_dim is None:

@@ -1,0 +1,179 @@
+"""The BatchNorm-free NATS-Bench network in NTK parametrization: the finite twin of ``theory.nats``.
+
+Same skeleton as ``empirics.nats_net.NATSNetwork`` (stem, ``stages`` stages of N cells on C·2^(s−1)
+channels, the stride-2 reduction block between stages, global average pooling, a linear head), with:
+
+* no BatchNorm anywhere and no biases;
+* NTK parametrization: every weight is a ``Parameter`` drawn i.i.d. N(0, 1); a conv / linear layer
+  outputs (σ_w/√fan_in)·(W ⋆ input), fan_in = c_in·k² (the scale is a fixed multiplier after the
+  ``nn.Conv2d``, so the empirical-NTK engine's LAYERWISE method sees a plain conv);
+* stem Conv3×3 (σ_w² = 1); ``nor_conv_k`` = Conv k×k(ReLU(h)) (σ_w² = 2); ``avg_pool_3x3`` stride 1,
+  padding 1, count_include_pad=False; ``skip_connect`` identity; ``none`` zero;
+* reduction: a = Conv3×3 stride 2 (ReLU(h)), b = Conv3×3(ReLU(a)) (σ_w² = 2 both), shortcut
+  Conv1×1(AvgPool2d(2, 2)(h)) (σ_w² = 1), output b + shortcut;
+* head f = (σ_v/√C_last)·Vᵀ GAP(ReLU(h)), σ_v² = 2, ``num_classes`` outputs (1 by default).
+
+Its empirical NTK converges to ``theory.nats_ntk`` as C → ∞ (tests/test_nats_free.py). Build it with
+``empirics.build_model(arch, width=C, family="nats", batchnorm=False, N=cells, stages=3, dtype=torch.float64)``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from eigennas.space import Arch, ArchError, OpKind
+
+__all__ = ["NATSFreeNetwork", "NTKConv", "free_parameter_count"]
+
+_KERNEL = {OpKind.CONV1X1: 1, OpKind.CONV3X3: 3}
+_ALLOWED = {OpKind.NONE, OpKind.SKIP, OpKind.CONV1X1, OpKind.CONV3X3, OpKind.AVGPOOL}
+SIGMA_W2_STEM, SIGMA_W2_CONV, SIGMA_W2_SHORTCUT, SIGMA_V2 = 1.0, 2.0, 1.0, 2.0
+
+
+def _check_arch(arch: Arch | str) -> Arch:
+    a = Arch.parse(arch) if not isinstance(arch, Arch) else arch
+    bad = sorted({e.op.token for e in a.edges if e.op.kind not in _ALLOWED or e.op.scale != 1.0})
+    if bad:
+        raise ArchError(
+            f"{a} is not a NATS-Bench cell: ops {bad} are not among none, skip_connect, nor_conv_1x1, "
+            "nor_conv_3x3, avg_pool_3x3 (unscaled)"
+        )
+    return a
+
+
+class NTKConv(nn.Module):
+    """[ReLU →] Conv2d(c_in → c_out, k, stride, padding, no bias) with N(0, 1) weights, output × σ_w/√(c_in·k²)."""
+
+    def __init__(self, c_in: int, c_out: int, k: int, stride: int, padding: int, sigma_w2: float, relu: bool) -> None:
+        super().__init__()
+        self.relu = relu
+        self.conv = nn.Conv2d(c_in, c_out, k, stride=stride, padding=padding, bias=False)
+        nn.init.normal_(self.conv.weight, 0.0, 1.0)
+        self.scale = math.sqrt(sigma_w2 / (c_in * k * k))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(torch.relu(x) if self.relu else x) * self.scale
+
+
+class _Zero(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mul(0.0)
+
+
+def _make_op(kind: OpKind, c: int) -> nn.Module:
+    if kind is OpKind.NONE:
+        return _Zero()
+    if kind is OpKind.SKIP:
+        return nn.Identity()
+    if kind in _KERNEL:
+        k = _KERNEL[kind]
+        return NTKConv(c, c, k, 1, k // 2, SIGMA_W2_CONV, relu=True)
+    if kind is OpKind.AVGPOOL:
+        return nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
+    raise ArchError(f"op {kind.value} is not a NATS-Bench op")  # pragma: no cover - checked before
+
+
+class _Cell(nn.Module):
+    def __init__(self, arch: Arch, c: int) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList()
+        self._wiring: list[list[tuple[int, int]]] = []
+        for incoming in arch.nodes:
+            wires = []
+            for e in incoming:
+                wires.append((len(self.layers), e.src))
+                self.layers.append(_make_op(e.op.kind, c))
+            self._wiring.append(wires)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        nodes = [x]
+        for wires in self._wiring:
+            total = None
+            for li, src in wires:
+                y = self.layers[li](nodes[src])
+                total = y if total is None else total + y
+            nodes.append(total)
+        return nodes[-1]
+
+
+class _Reduction(nn.Module):
+    def __init__(self, c_in: int, c_out: int) -> None:
+        super().__init__()
+        self.conv_a = NTKConv(c_in, c_out, 3, 2, 1, SIGMA_W2_CONV, relu=True)
+        self.conv_b = NTKConv(c_out, c_out, 3, 1, 1, SIGMA_W2_CONV, relu=True)
+        self.pool = nn.AvgPool2d(kernel_size=2, stride=2, padding=0)
+        self.shortcut = NTKConv(c_in, c_out, 1, 1, 0, SIGMA_W2_SHORTCUT, relu=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv_b(self.conv_a(x)) + self.shortcut(self.pool(x))
+
+
+class NATSFreeNetwork(nn.Module):
+    """The BN-free NATS network in NTK parametrization (module docstring).
+
+    Args:
+        arch: a NATS-Bench cell.
+        C: channels of stage 1 (stage s has C·2^(s−1)).
+        N: cells per stage.
+        stages: number of stages (a reduction block between consecutive stages).
+        num_classes: outputs of the head (1: the theory's scalar f).
+        in_channels: image channels.
+    """
+
+    def __init__(
+        self, arch: Arch | str, C: int = 16, N: int = 1, stages: int = 3, num_classes: int = 1, in_channels: int = 3
+    ) -> None:
+        super().__init__()
+        for name, v in (("C", C), ("N", N), ("stages", stages), ("num_classes", num_classes),
+                        ("in_channels", in_channels)):
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        self.arch = _check_arch(arch)
+        self.C, self.N, self.stages, self.num_classes, self.in_channels = C, N, stages, num_classes, in_channels
+        self.stem = NTKConv(in_channels, C, 3, 1, 1, SIGMA_W2_STEM, relu=False)
+        blocks: list[nn.Module] = []
+        c = C
+        for s in range(stages):
+            if s > 0:
+                blocks.append(_Reduction(c, 2 * c))
+                c *= 2
+            blocks.extend(_Cell(self.arch, c) for _ in range(N))
+        self.cells = nn.ModuleList(blocks)
+        self.c_last = c
+        self.classifier = nn.Linear(c, num_classes, bias=False)
+        nn.init.normal_(self.classifier.weight, 0.0, 1.0)
+        self.head_scale = math.sqrt(SIGMA_V2 / c)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """GAP(ReLU(h)) of the last stage: (batch, C_last)."""
+        if x.ndim != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(
+                f"NATSFreeNetwork expects images of shape (batch, {self.in_channels}, H, W), got {tuple(x.shape)}"
+            )
+        f = 2 ** (self.stages - 1)
+        if x.shape[2] % f or x.shape[3] % f:
+            raise ValueError(f"image height and width must be divisible by {f}, got {tuple(x.shape[2:])}")
+        h = self.stem(x)
+        for block in self.cells:
+            h = block(h)
+        return torch.relu(h).mean(dim=(2, 3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.forward_features(x)) * self.head_scale
+
+
+def free_parameter_count(arch: Arch | str, C: int = 16, N: int = 1, stages: int = 3, num_classes: int = 1,
+                         in_channels: int = 3) -> int:
+    """Number of parameters of ``NATSFreeNetwork`` (all weights; no biases, no BatchNorm)."""
+    a = _check_arch(arch)
+    ks = [_KERNEL[e.op.kind] for e in a.edges if e.op.kind in _KERNEL]
+    total, c = in_channels * C * 9, C
+    for s in range(stages):
+        if s > 0:
+            total += c * 2 * c * 9 + 2 * c * 2 * c * 9 + c * 2 * c
+            c *= 2
+        total += N * sum(c * c * k * k for k in ks)
+    return total + c * num_classes
