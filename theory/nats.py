@@ -77,12 +77,18 @@ class NATSKernels:
 
     ``ntk`` = Σ_g ``parts[g]``; ``parts`` maps a parameter group (``"stem"``, ``"stage1.cell1"``,
     ``"reduce1"``, ..., ``"head"``) to its NTK summand Θ_g = lim J_g J_gᵀ (PSD). With ``groups=False``
-    ``parts`` holds the single entry ``"all"``.
+    ``parts`` holds the single entry ``"all"``. The head is Θ = Σ_f + σ_v² ⟨Θ_h ⊙ V'(Σ_h)⟩ with
+    Σ_h, Θ_h = ``last_sigma``, ``last_theta``.
     """
 
     ntk: np.ndarray
     nngp: np.ndarray
     parts: dict[str, np.ndarray] = field(default_factory=dict)
+    #: the last stage's pixel-level kernels before the head, Σ_h and Θ_h flattened to (N·h·w)×(N·h·w)
+    #: (row index n·h·w + pixel), with (h, w) its resolution: what bounds/ needs for the head's Schur bound
+    last_sigma: np.ndarray | None = None
+    last_theta: np.ndarray | None = None
+    last_shape: tuple[int, int] = (0, 0)
 
 
 # ------------------------------------------------------------------------------------------ checks
@@ -467,7 +473,10 @@ def nats_kernels(
                 _add_into(parts, {g: nngp})
                 parts_np = {k: _sym(v) for k, v in parts.items()}
                 ntk = np.sum(list(parts_np.values()), axis=0)
-                out = NATSKernels(ntk=ntk, nngp=_sym(nngp), parts=parts_np)
+                Th = sum(th.values()) if th else torch.zeros_like(S)
+                side = S.shape[0] * S.shape[1] * S.shape[2]
+                out = NATSKernels(ntk=ntk, nngp=_sym(nngp), parts=parts_np, last_sigma=_sym(S.reshape(side, side)),
+                                  last_theta=_sym(Th.reshape(side, side)), last_shape=(S.shape[1], S.shape[2]))
         bar.close()
     return out
 
