@@ -2,7 +2,7 @@
 
 Samples ``--cells`` NATS cells with edge 0→3 = none (the other five ops uniform over the five NATS ops, seeded),
 replaces that edge by skip_connect and by avg_pool_3x3, and compares λ_min of ``theory.nats_ntk`` (3 stages ×
-1 cell) raw and trace-normalized (λ_min / (tr Θ / N)) on ``--n`` CIFAR-10 images (``empirics.images.image_batch``,
+1 cell) raw and trace-normalized (λ_min / (tr Θ / N)) on ``--n`` CIFAR-10 images (``empirics.nas.images.image_batch``,
 NB201 normalization, seed 0) average-pooled from 32×32 to ``--size``. Prints the number of rises and the
 median ratio (variant / base) of each.
 
@@ -32,7 +32,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     torch.set_num_threads(1)
-    from empirics.images import image_batch
+    from empirics.nas.images import image_batch
     from theory.nats import nats_ntk
 
     X, _ = image_batch("cifar10", args.n, seed=0, dtype=torch.float64)

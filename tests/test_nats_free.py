@@ -1,4 +1,4 @@
-"""The BN-free NATS twin (empirics.nats_free) and the convergence of its empirical NTK to theory.nats.
+"""The BN-free NATS twin (empirics.models.nats_free) and the convergence of its empirical NTK to theory.nats.
 
 Independent of the recursion: the finite network is a plain torch model, its NTK comes from the
 empirical-NTK engine (per-sample Jacobians), and only the limit is compared. Monte-Carlo over seeds of
@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import torch
 
-from eigennas.space import ArchError
 from empirics import build_model, empirical_ntk
-from empirics.nats_free import NATSFreeNetwork, free_parameter_count
+from empirics.models.nats_free import NATSFreeNetwork, free_parameter_count
 from theory.nats import nats_kernels
+from theory.space import ArchError
 
 # eight cells that together use every op (none, skip, conv 1×1, conv 3×3, avg pool) and every edge
 CELLS = [

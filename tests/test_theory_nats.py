@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 import torch
 
-from eigennas.space import ArchError
 from theory import InputError, KernelTooLargeError
 from theory.nats import nats_kernels, nats_memory_bytes, nats_nngp, nats_ntk
+from theory.space import ArchError
 
 OPS = ["none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"]
 
@@ -155,7 +155,7 @@ class Ref:
         return (S + S.T) / 2, (T + T.T) / 2
 
     def network(self, arch, X, stages, cells):
-        from eigennas.space import Arch
+        from theory.space import Arch
 
         a = Arch.parse(arch)
         edges = [(e.src, e.dst, e.op.kind.value) for e in a.edges]

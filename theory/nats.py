@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from eigennas.space import Arch, ArchError, OpKind
+from theory.space import Arch, ArchError, OpKind
 
 from .data import InputError, KernelTooLargeError, available_memory_bytes
 

@@ -6,7 +6,7 @@
 * NATS-Bench convolutional cells (``arch.is_conv``) → ``empirics.models.nats_net.NATSNetwork`` with
   C = ``width`` (default 16), N cells per stage, ``num_classes``; PyTorch default initialization
   drawn under ``torch.manual_seed(seed)`` without disturbing the global RNG. With
-  ``batchnorm=False``: ``empirics.nats_free.NATSFreeNetwork`` (no BatchNorm, no biases, NTK
+  ``batchnorm=False``: ``empirics.models.nats_free.NATSFreeNetwork`` (no BatchNorm, no biases, NTK
   parametrization; keywords ``N`` (default 1), ``stages`` (3), ``num_classes`` (1), ``in_channels``),
   the finite twin of ``theory.nats_ntk``.
 """
@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from empirics.models.fc_model import FCNet
+from empirics.models.nats_free import NATSFreeNetwork
 from empirics.models.nats_net import NATSNetwork
 from theory.space import Arch, ArchError
 
@@ -61,10 +62,7 @@ def build_model(
         in_ch = int(kw.pop("in_channels", 3))
         if in_dim is not None and int(in_dim) != in_ch:
             raise ValueError(f"NATS networks take images with in_channels={in_ch} channels, got in_dim={in_dim}")
-        if batchnorm:
-            from empirics.nats_net import NATSNetwork as net_cls
-        else:
-            from empirics.nats_free import NATSFreeNetwork as net_cls
+        net_cls = NATSNetwork if batchnorm else NATSFreeNetwork
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(seed))
             model = net_cls(a, C=C, in_channels=in_ch, **kw)

@@ -24,7 +24,7 @@ import math
 import torch
 from torch import nn
 
-from eigennas.space import Arch, ArchError, OpKind
+from theory.space import Arch, ArchError, OpKind
 
 __all__ = ["NATSFreeNetwork", "NTKConv", "free_parameter_count"]
 
