@@ -45,6 +45,9 @@ Registry (``get_score(name, **options)``, ``SCORES``):
 * ``theory``: λ_min of the exact infinite-width NTK of the cell's FC analogue
   (``Arch.to_fc_analogue``) on ``n_points`` fixed unit-norm Gaussian inputs in dimension ``dim``,
   computed by ``theory.lambda_min`` (no images, no training, deterministic).
+* ``cntk`` / ``eigen_free`` (``empirics.nas.scores_nats``): λ_min of the exact infinite-channel NTK of
+  the BatchNorm-free NATS network (``theory.nats_ntk``) on the images average-pooled to 8×8, and of the
+  empirical NTK of its finite twin at C = 16; trace-normalized by default, ``normalize='raw'`` too.
 """
 
 from __future__ import annotations
@@ -503,3 +506,7 @@ class TheoryScore(Score):
 def describe(score: Score) -> Mapping[str, Any]:
     """JSON-ready description of a score (name and options)."""
     return {"name": score.name, "options": dict(score.options)}
+
+
+# the BN-free NATS scores (cntk, eigen_free) register themselves on import
+from empirics.nas import scores_nats as _scores_nats  # noqa: E402,F401

@@ -1,0 +1,109 @@
+"""Scores of the BatchNorm-free NATS network (docs/theory.md, Part IV), registered in ``empirics.nas.scores``.
+
+* ``cntk``: λ_min of the exact infinite-channel NTK Θ of the BN-free NATS network (``theory.nats_ntk``,
+  ``stages`` × ``cells`` cells) on the first ``batch_size`` images of the batch, after average-pooling
+  them to ``size`` × ``size`` (option of the score, not of the kernel: the kernel's cost is
+  O((N·H·W)²); ``size=0`` keeps the images as given). ``normalize='trace'`` (default) gives
+  N·λ_min/tr Θ, ``'raw'`` λ_min. Deterministic (the seed is ignored). A cell whose output is
+  identically zero (Θ = 0) scores 0.
+* ``eigen_free``: the measured counterpart, λ_min of the empirical NTK of the finite twin
+  (``build_model(arch, width=C, family='nats', batchnorm=False, N=cells, stages=stages)``, float64,
+  one output, N(0, 1) weights in NTK parametrization), same images and normalizations, averaged over
+  ``seeds`` initializations.
+
+Defaults: batch 16, 8×8, 3 stages × 1 cell, trace-normalized; ``eigen_free`` C = 16, 1 seed.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from empirics.models.build import build_model
+from empirics.nas.scores import Score, ScoreError, _init_seed, register_score
+from empirics.ntk.empirical import empirical_ntk
+from theory.nats import nats_ntk
+
+__all__ = ["CntkScore", "EigenFreeScore", "pool_images", "kernel_value"]
+
+
+def pool_images(images: torch.Tensor | np.ndarray, size: int) -> torch.Tensor:
+    """float64 (N, c, size, size) by average pooling (``size=0``: unchanged). H, W must be multiples of size."""
+    x = torch.as_tensor(images).to(torch.float64)
+    if x.ndim != 4:
+        raise ScoreError(f"images must have shape (N, channels, H, W), got {tuple(x.shape)}")
+    if size:
+        h, w = x.shape[2], x.shape[3]
+        if h % size or w % size:
+            raise ScoreError(f"images of {h}×{w} cannot be average-pooled to {size}×{size} (not a divisor)")
+        if (h, w) != (size, size):
+            x = F.avg_pool2d(x, kernel_size=(h // size, w // size))
+    return x
+
+
+def kernel_value(K: np.ndarray, normalize: str) -> float:
+    """λ_min ('raw') or N·λ_min/tr K ('trace'); 0 for the zero kernel."""
+    K = (np.asarray(K, dtype=np.float64) + np.asarray(K, dtype=np.float64).T) / 2
+    lam = float(np.linalg.eigvalsh(K)[0])
+    if normalize == "raw":
+        return lam
+    tr = float(np.trace(K))
+    return 0.0 if tr <= 0 else len(K) * lam / tr
+
+
+class _NatsFree(Score):
+    needs_model = False
+
+    def _check(self) -> None:
+        o = self.options
+        if o["normalize"] not in ("raw", "trace"):
+            raise ScoreError(f"normalize must be 'raw' or 'trace', got {o['normalize']!r}")
+        for k in ("batch_size", "stages", "cells"):
+            if int(o[k]) < 1:
+                raise ScoreError(f"{k} must be >= 1, got {o[k]!r}")
+        if int(o["size"]) < 0 or (int(o["size"]) and int(o["size"]) % 2 ** (int(o["stages"]) - 1)):
+            raise ScoreError(f"size must be 0 or a positive multiple of 2^(stages-1), got {o['size']!r}")
+
+    def _images(self, images: torch.Tensor) -> torch.Tensor:
+        return pool_images(images, int(self.options["size"]))
+
+
+@register_score
+class CntkScore(_NatsFree):
+    """λ_min of the exact NTK of the BN-free NATS network (module docstring)."""
+
+    name = "cntk"
+    defaults: ClassVar[dict[str, Any]] = {"batch_size": 16, "size": 8, "stages": 3, "cells": 1, "normalize": "trace"}
+
+    def _score(self, arch, images, labels, seed, num_classes):  # type: ignore[override]
+        o = self.options
+        K = nats_ntk(arch, self._images(images), int(o["stages"]), int(o["cells"]), progress=False)
+        return kernel_value(K, str(o["normalize"]))
+
+
+@register_score
+class EigenFreeScore(_NatsFree):
+    """λ_min of the empirical NTK of the BN-free twin at width C (module docstring)."""
+
+    name = "eigen_free"
+    defaults: ClassVar[dict[str, Any]] = {
+        "batch_size": 16, "size": 8, "stages": 3, "cells": 1, "normalize": "trace", "C": 16, "seeds": 1,
+    }
+
+    def _check(self) -> None:
+        super()._check()
+        if int(self.options["C"]) < 1 or int(self.options["seeds"]) < 1:
+            raise ScoreError("C and seeds must be >= 1")
+
+    def _score(self, arch, images, labels, seed, num_classes):  # type: ignore[override]
+        o = self.options
+        x = self._images(images)
+        vals = []
+        for k in range(int(o["seeds"])):
+            model = build_model(arch, width=int(o["C"]), seed=_init_seed(seed, k), family="nats", batchnorm=False,
+                                N=int(o["cells"]), stages=int(o["stages"]), dtype=torch.float64)
+            vals.append(kernel_value(empirical_ntk(model, x).numpy(), str(o["normalize"])))
+        return float(np.mean(vals))
