@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bounds.exact import upper_from_kernel
+from theory.nats import check_images, nats_kernels, nats_ntk
 
 __all__ = ["NATSLevels", "nats_levels", "nats_upper", "levels_from_kernels"]
 
@@ -105,8 +106,6 @@ def levels_from_kernels(k) -> NATSLevels:
 
 def nats_levels(arch, images, stages: int = 3, cells_per_stage: int = 1, **kw) -> NATSLevels:
     """Exact λ_min(Θ) of ``theory.nats_ntk`` with the lower bounds S0, S1, S2 and the upper bounds."""
-    from theory.nats import nats_kernels
-
     return levels_from_kernels(nats_kernels(arch, images, stages, cells_per_stage, groups=True, **kw))
 
 
@@ -119,8 +118,6 @@ def nats_upper(arch, images, stages: int = 3, cells_per_stage: int = 1, pairs: i
     input cosine ⟨x_i, x_j⟩/(‖x_i‖‖x_j‖) (nearly parallel images make the smallest 2×2 eigenvalues);
     any choice gives a valid bound.
     """
-    from theory.nats import check_images, nats_ntk
-
     x = check_images(images, stages).cpu().numpy()
     n = x.shape[0]
     diag = np.array([nats_ntk(arch, x[i:i + 1], stages, cells_per_stage, **kw)[0, 0] for i in range(n)])

@@ -22,6 +22,8 @@ Example::
 
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
 
 from theory.space import Arch
@@ -30,7 +32,6 @@ from .data import InputError, KernelTooLargeError, check_inputs, sphere_data
 from .dual import DualResult, dual, dual_derivative, dual_gauss_hermite, gaussian_mean
 from .kernels import INPUT, READOUT, EdgePieces, KernelPieces, kernel_pieces
 from .lean import LeanKernels, lean_kernels
-from .nats import NATSKernels, nats_kernels, nats_memory_bytes, nats_nngp, nats_ntk
 
 __all__ = [
     "nngp",
@@ -84,3 +85,13 @@ def spectrum(arch: Arch | str, X, kernel: str = "ntk", normalize: bool = False) 
 def lambda_min(arch: Arch | str, X, kernel: str = "ntk", normalize: bool = False) -> float:
     """λ_min of the exact NTK (or NNGP) of ``arch`` on the rows of X."""
     return float(spectrum(arch, X, kernel=kernel, normalize=normalize)[0])
+
+
+#: theory.nats needs torch; it is loaded on first use so that ``import theory`` stays torch-free
+_NATS_EXPORTS = ("nats_ntk", "nats_nngp", "nats_kernels", "nats_memory_bytes", "NATSKernels")
+
+
+def __getattr__(name: str):
+    if name in _NATS_EXPORTS:
+        return getattr(importlib.import_module("theory.nats"), name)
+    raise AttributeError(f"module 'theory' has no attribute {name!r}")

@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from theory.space import Arch, ArchError, OpKind
 
@@ -447,8 +448,6 @@ def nats_kernels(
         for ci in range(1, cells_per_stage + 1):
             blocks.append(("cell", f"stage{s}.cell{ci}"))
     blocks.append(("head", "head"))
-
-    from tqdm.auto import tqdm
 
     with torch.no_grad():
         bar = tqdm(blocks, desc="nats_ntk", disable=not progress, leave=False)
