@@ -82,7 +82,7 @@ from bounds.closed import (
     symbol_values,
     upper_expr,
 )
-from bounds.data import DataStats, data_stats
+from bounds.data import DataStats, as_data, data_stats
 from bounds.exact import exact_levels, upper_from_kernel
 from bounds.plan import BoundError, Plan
 from theory.space import Arch, Edge, Op, OpKind
@@ -314,7 +314,7 @@ def _pair_entries(plan: Plan, X: np.ndarray, ds: DataStats) -> tuple[float, floa
     if not ds.sphere:
         raise BoundError("A1 violated: the upper bound evaluates the exact kernel (theory/), which needs sphere "
                          "data (equal norms); rescale the rows, e.g. theory.check_inputs(X, normalize=True)")
-    G = np.asarray(X, dtype=np.float64)
+    G = as_data(X)  # validated; float32 rows projected onto their common sphere, as theory does
     s = np.linalg.norm(G, axis=1)
     C = G @ G.T / np.outer(s, s)
     np.fill_diagonal(C, -np.inf)

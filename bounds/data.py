@@ -26,8 +26,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from bounds.plan import BoundError
+from theory.validate import as_real_array, check_rows, norm_spread, norm_tolerance, sphere_rows, unit_roundoff
 
-__all__ = ["DataStats", "data_stats"]
+__all__ = ["DataStats", "data_stats", "as_data"]
 
 REL_TOL = 1e-9
 
@@ -61,15 +62,21 @@ class DataStats:
         return tuple(out)
 
 
-def _as_data(X: np.ndarray) -> np.ndarray:
-    X = np.asarray(X, dtype=np.float64)
-    if X.ndim != 2 or X.shape[0] < 1 or X.shape[1] < 1:
-        raise BoundError(f"A0 violated: data must be a non-empty N×d array, got shape {X.shape}")
-    if not np.all(np.isfinite(X)):
-        raise BoundError("A0 violated: data contains NaN or inf")
-    if np.any(np.linalg.norm(X, axis=1) == 0):
-        raise BoundError("A0 violated: data contains a zero row (its correlation with other rows is undefined)")
-    return X
+def _a0(message: str) -> BoundError:
+    return BoundError(f"A0 violated: {message}")
+
+
+def as_data(X) -> np.ndarray:
+    """Validated float64 data (``theory.validate``: lists, tensors and arrays alike; ragged, strings,
+    complex, non-finite, zero rows and squared norms outside ``SQUARED_NORM_RANGE`` refused as A0).
+    Rows of equal norm up to the rounding of the dtype they arrived in (float32) are projected onto
+    their common sphere, as ``theory.check_inputs`` does, so that bounds and kernels see the same data."""
+    u = unit_roundoff(X)
+    A = as_real_array(X, "data X", _a0)
+    check_rows(A, "data X", _a0)
+    if norm_spread(A) <= norm_tolerance(u, A.shape[1]):
+        A = sphere_rows(A, u=u, what="data X", error=_a0)
+    return A
 
 
 def _slack(A: np.ndarray) -> float:
@@ -78,7 +85,7 @@ def _slack(A: np.ndarray) -> float:
 
 def data_stats(X: np.ndarray) -> DataStats:
     """Compute the statistics above (float64; eigenvalues by ``numpy.linalg.eigvalsh``)."""
-    X = _as_data(X)
+    X = as_data(X)
     N, d = X.shape
     G = X @ X.T / d
     q0 = np.diag(G).copy()

@@ -2,7 +2,8 @@
 
 A command module defines ``HELP`` (one line), ``add_arguments(parser)`` and ``run(args) -> int``.
 Commands whose module has not landed yet are listed and answer "not yet available" (exit 2)
-instead of pretending to work.
+instead of pretending to work. Errors print one line (exit 1); Ctrl-C prints one line saying what
+was kept ("interrupted; N cells cached, rerun to resume") and exits 130.
 """
 
 from __future__ import annotations
@@ -11,6 +12,9 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+
+#: Exit status after Ctrl-C (128 + SIGINT, the shell's convention).
+INTERRUPTED = 130
 
 #: (name, one-line description used when the module is not available)
 COMMANDS: tuple[tuple[str, str], ...] = (
@@ -56,6 +60,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; returns the exit status (0 ok, 1 error, 2 usage, 130 interrupted)."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # while importing or parsing, before a command runs
+        print("eigennas: interrupted", file=sys.stderr)
+        return INTERRUPTED
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
@@ -67,6 +80,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(mod.run(args) or 0)
+    except KeyboardInterrupt:
+        # one line, no traceback; a command that caches sets args.interrupt_note to say what it kept
+        note = getattr(args, "interrupt_note", None)
+        kept = note() if callable(note) else "no partial output (files are written whole or not at all)"
+        lead = "\n" if sys.stderr.isatty() else ""  # end a progress bar's line on a terminal
+        print(f"{lead}eigennas {args.command}: interrupted; {kept}", file=sys.stderr)
+        return INTERRUPTED
     except (ValueError, OSError, MemoryError) as exc:
         print(f"eigennas {args.command}: error: {exc}", file=sys.stderr)
         return 1

@@ -1,8 +1,9 @@
 """The paper's questions as figures: bound vs exact vs measured λ_min(NTK), in one command.
 
 Each figure function computes its records with ``eigennas.compare`` (bounds/ + theory/ + empirics/),
-writes ``<out>/<stem>.csv`` with the plotted numbers, then ``<stem>.png`` and ``<stem>.pdf``. Files
-are written to a temporary name and renamed, so an interrupted run leaves no partial figure.
+writes ``<out>/<stem>.csv`` with the plotted numbers (floats with 10 significant digits, so a rerun
+writes the same bytes), then ``<stem>.png`` and ``<stem>.pdf``. Files are written to a temporary name
+and renamed (``theory.files``), so an interrupted run leaves no partial figure.
 
 a. ``depth``: λ_min vs depth for each activation (relu, leaky_relu, tanh, sigmoid, swish, gelu);
 b. ``skips``: λ_min vs number of skip connections at fixed depth;
@@ -20,10 +21,8 @@ stated (bounds/).
 
 from __future__ import annotations
 
-import csv
 import math
 import os
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +35,7 @@ import theory
 from eigennas.compare import Comparison, compare
 from empirics.nas.benchmark import load_benchmark
 from empirics.nas.scores import get_score
-from theory import sphere_data
+from theory import files, sphere_data
 from theory.data_dir import find_data_dir
 from theory.presets import fc_chain, fc_skip, resnet
 
@@ -93,47 +92,23 @@ def figure_data(source: str, n: int, d: int, data_dir: str | os.PathLike | None 
 
 def check_output_dir(out: str | os.PathLike) -> Path:
     """Create ``out`` if needed and make sure it is writable, before any work is done."""
-    p = Path(out)
     try:
-        p.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=p, prefix=".write-test-"):
-            pass
-    except OSError as exc:
-        raise FigureError(f"output folder {p} is not writable: {exc}") from None
-    return p
+        return files.check_output_dir(out)
+    except files.OutputError as exc:
+        raise FigureError(str(exc)) from None
 
 
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-def _write_csv(path: Path, rows: list[dict[str, object]]) -> None:
-    keys: list[str] = []
-    for r in rows:
-        keys += [k for k in r if k not in keys]
-
-    def write(tmp: Path) -> None:
-        with open(tmp, "w", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=keys)
-            w.writeheader()
-            w.writerows(rows)
-
-    _atomic_write(path, write)
+#: no creation date in the PDF, so that a rerun writes the same bytes
+_PDF_META = {"CreationDate": None}
 
 
 def _save(fig, out: Path, stem: str, rows: list[dict[str, object]]) -> list[Path]:
     import matplotlib.pyplot as plt  # matplotlib: heavy, only when plotting
 
     paths = [out / f"{stem}.csv", out / f"{stem}.png", out / f"{stem}.pdf"]
-    _write_csv(paths[0], rows)
-    _atomic_write(paths[1], lambda t: fig.savefig(t, dpi=130, bbox_inches="tight", format="png"))
-    _atomic_write(paths[2], lambda t: fig.savefig(t, bbox_inches="tight", format="pdf"))
+    files.write_csv(paths[0], rows)  # floats with files.DIGITS significant digits: reproducible bytes
+    files.atomic_write(paths[1], lambda t: fig.savefig(t, dpi=130, bbox_inches="tight", format="png"))
+    files.atomic_write(paths[2], lambda t: fig.savefig(t, bbox_inches="tight", format="pdf", metadata=_PDF_META))
     plt.close(fig)
     return paths
 

@@ -193,7 +193,9 @@ def test_cli_bounds(capsys) -> None:
     assert cli_main(["bounds", "|dense_relu~0|+|dense_tanh~1|", "--n", "6", "--d", "8", "--r", "2", "--latex"]) == 0
     out = capsys.readouterr().out
     assert "exact lambda_min(Theta)" in out and "closed-form lower LB_2" in out and "\\kappa_{1}" in out
-    assert cli_main(["bounds", "|dense_relu~0|", "--r", "-3"]) == 1
+    with pytest.raises(SystemExit) as exc:  # refused by the argument parser, before any work
+        cli_main(["bounds", "|dense_relu~0|", "--r", "-3"])
+    assert exc.value.code == 2
 
 
 def test_exact_levels_use_theory_pieces() -> None:

@@ -24,6 +24,7 @@ def test_measure_nats(capsys, data_dir):
 
 
 def test_measure_errors(capsys):
-    assert main(["measure", "|dense_relu~0|", "--seeds", "0"]) == 1
-    assert "error" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:  # refused by the argument parser (exit 2)
+        main(["measure", "|dense_relu~0|", "--seeds", "0"])
+    assert exc.value.code == 2 and "--seeds" in capsys.readouterr().err
     assert main(["measure", "|dense_relu~0|", "--width", "8", "--n", "3", "--method", "magic"]) == 1

@@ -17,6 +17,8 @@ import numpy as np
 
 from theory.data_dir import find_data_dir
 
+from .validate import NORM_RTOL, as_real_array, sphere_rows, unit_roundoff
+
 __all__ = [
     "InputError",
     "KernelTooLargeError",
@@ -25,10 +27,9 @@ __all__ = [
     "sphere_data",
     "available_memory_bytes",
     "CIFAR10_SAMPLES",
+    "NORM_RTOL",
 ]
 
-#: Relative tolerance on ‖x_i‖² for "equal norm".
-NORM_RTOL = 1e-8
 #: Relative path (inside the data folder) of the CIFAR-10 test sample used by ``sphere_data``.
 CIFAR10_SAMPLES = "cifar10_samples/cifar10_test_1000_jpeg_yoongikim.npz"
 
@@ -44,31 +45,17 @@ class KernelTooLargeError(MemoryError):
 def check_inputs(X, normalize: bool = False) -> np.ndarray:
     """Validate X (N×d) and return it as float64; with ``normalize`` rescale rows to norm √d.
 
-    Raises InputError for a non-2-D array, no samples, non-finite entries, a zero row, or rows of
-    unequal norm (relative tolerance ``NORM_RTOL``) when ``normalize`` is False.
+    X may be a numpy array, a torch tensor or nested lists (``theory.validate.as_real_array``).
+    Raises InputError for a non-2-D or ragged array, strings, complex or boolean values, no samples,
+    non-finite entries, a zero row, or (when ``normalize`` is False) rows of unequal norm: relative
+    tolerance ``NORM_RTOL`` for float64 data, one that fits the rounding of the dtype X arrives in
+    otherwise (``theory.validate.norm_tolerance``; float32 rows that pass are projected onto their
+    common sphere in float64). Norms are computed scale-safely, so 1e-200-scaled data is not taken
+    for zero rows.
     """
-    X = np.asarray(X, dtype=np.float64)
-    if X.ndim != 2:
-        raise InputError(f"X must be a 2-D array (N samples × d features), got shape {X.shape}")
-    n, d = X.shape
-    if n == 0 or d == 0:
-        raise InputError(f"X must have at least one sample and one feature, got shape {X.shape}")
-    bad = ~np.isfinite(X)
-    if bad.any():
-        rows = np.unique(np.nonzero(bad)[0])
-        raise InputError(f"X has non-finite entries (NaN or inf) in rows {rows[:10].tolist()}"
-                         + (" ..." if rows.size > 10 else ""))
-    sq = np.einsum("ij,ij->i", X, X)
-    if np.any(sq == 0):
-        raise InputError(f"X has zero rows {np.nonzero(sq == 0)[0][:10].tolist()}; they cannot be put on the sphere")
-    if normalize:
-        return X * np.sqrt(d / sq)[:, None]
-    if sq.max() - sq.min() > NORM_RTOL * sq.max():
-        raise InputError(
-            f"samples must lie on a sphere (equal norms); squared norms range over [{sq.min():.6g}, {sq.max():.6g}]. "
-            "Pass normalize=True to rescale every row to norm sqrt(d)"
-        )
-    return X
+    u = unit_roundoff(X)
+    A = as_real_array(X, "X", InputError)
+    return sphere_rows(A, normalize=normalize, u=u, what="X", error=InputError)
 
 
 def available_memory_bytes() -> int:

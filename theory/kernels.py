@@ -228,9 +228,8 @@ def kernel_pieces(arch: Arch | str, X, normalize: bool = False, max_bytes: int |
     live = a.live_nodes
     active = [(i, e) for i, e in enumerate(a.edges) if not e.op.is_none and e.src in live]
     n_dense = sum(1 for _, e in active if e.op.is_dense)
-    N = int(np.shape(X)[0]) if np.ndim(X) == 2 else 0
-    check_memory(N, 2 * (a.n_nodes + 1) + 6 * n_dense + 4, max_bytes)
-    X = check_inputs(X, normalize=normalize)
+    X = check_inputs(X, normalize=normalize)  # O(N·d): before the N×N guard, which needs a valid N
+    check_memory(X.shape[0], 2 * (a.n_nodes + 1) + 6 * n_dense + 4, max_bytes)
     with np.errstate(over="ignore", invalid="ignore"):  # overflow is detected and reported below
         kp = _compute(a, X, live, active)
     _warn_if_truncated(kp)

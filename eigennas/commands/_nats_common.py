@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,9 +10,11 @@ from typing import Any
 
 import torch
 
+from eigennas.commands._types import nonnegative_int, positive_int
 from empirics.nas.benchmark import Benchmark, load_benchmark
 from empirics.nas.cache import DEFAULT_CACHE_DIR, ScoreCache
 from empirics.nas.scores import SCORES, Score, get_score, parse_options
+from theory import files
 
 
 def add_common(p: argparse.ArgumentParser) -> None:
@@ -38,38 +38,30 @@ def add_common(p: argparse.ArgumentParser) -> None:
         help="which cells share one score: auto (canonical class for iso-invariant scores, else none), "
         "canonical (Arch.canonical), nats (NATS unique_str), arch (no sharing)",
     )
-    p.add_argument("--score-seed", type=int, default=0, help="seed of the image batch and initializations (default 0)")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    p.add_argument("--score-seed", type=nonnegative_int, default=0,
+                   help="seed of the image batch and initializations (default 0)")
+    p.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads (default 1)")
     p.add_argument("--out", default="results", help="output folder (default results/)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def setup(args: argparse.Namespace) -> tuple[Benchmark, Score, ScoreCache]:
-    torch.set_num_threads(max(1, int(args.threads)))
+    torch.set_num_threads(int(args.threads))
     bench = load_benchmark(args.bench_path, backend=args.backend, data_dir=args.data_dir)
     score = get_score(args.score, **parse_options(args.opt, args.score))
     cache = ScoreCache(None if args.no_cache else args.cache)
+    args.interrupt_note = cache.interrupt_note  # what `eigennas` prints on Ctrl-C
     return bench, score, cache
 
 
 def write_json(path: Path, obj: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as fh:
-        json.dump(obj, fh, indent=2, sort_keys=False, default=str, allow_nan=True)
-        fh.write("\n")
+    """Strict JSON (NaN → null), written atomically (``theory.files``)."""
+    files.write_json(path, obj)
 
 
 def write_csv(path: Path, rows: Sequence[dict[str, Any]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fields: list[str] = []
-    for r in rows:
-        for k in r:
-            if k not in fields:
-                fields.append(k)
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=fields)
-        w.writeheader()
-        w.writerows(rows)
+    """CSV with 10 significant digits, written atomically (``theory.files``)."""
+    files.write_csv(path, rows)
 
 
 def opt_tag(score: Score) -> str:

@@ -11,7 +11,6 @@ TE-NAS pruning or regularized evolution with each variant instead.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import re
 import time
@@ -19,9 +18,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
+from eigennas.commands._types import nonnegative_int, positive_int
 from empirics.nas.benchmark import canonical_dataset, load_benchmark
 from empirics.nas.cache import ScoreCache
 from empirics.nas.search import class_key
@@ -38,6 +37,7 @@ from experiments.ablation import (
     run_prune,
     short_label,
 )
+from theory import files
 
 HELP = "ablation of the eigen score's choices (BN, output, normalization, batch, images, seeds, size) on NATS-Bench"
 
@@ -59,28 +59,31 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="a variant, e.g. 'normalize=trace' or 'C=16,N=5,batch_size=64' or 'kind=theory' (repeatable)",
     )
     p.add_argument("--grid", action="append", default=[], choices=sorted(GRIDS), help="a named grid (repeatable)")
-    p.add_argument("--n", type=int, default=1000, help="cells: the first N of the fixed permutation (default 1000)")
+    p.add_argument("--n", type=positive_int, default=1000,
+                   help="cells: the first N of the fixed permutation (default 1000)")
     p.add_argument(
         "--start",
-        type=int,
+        type=nonnegative_int,
         default=0,
         help="skip the first START cells of the permutation (cells START..N-1: a held-out set; default 0)",
     )
-    p.add_argument("--seed", type=int, default=0, help="seed of the cell permutation and of P-S draws (default 0)")
-    p.add_argument("--score-seed", type=int, default=0, help="seed of the images and initializations (default 0)")
+    p.add_argument("--seed", type=nonnegative_int, default=0,
+                   help="seed of the cell permutation and of P-S draws (default 0)")
+    p.add_argument("--score-seed", type=nonnegative_int, default=0,
+                   help="seed of the images and initializations (default 0)")
     p.add_argument("--dataset", default="cifar10", help="images and classes the score is computed on (default cifar10)")
-    p.add_argument("--ps-n", type=int, default=100, help="P-S(n) from the scored pool (default 100)")
-    p.add_argument("--repeats", type=int, default=10, help="P-S / search repeats (default 10)")
-    p.add_argument("--boot", type=int, default=1000, help="bootstrap resamples (default 1000)")
+    p.add_argument("--ps-n", type=positive_int, default=100, help="P-S(n) from the scored pool (default 100)")
+    p.add_argument("--repeats", type=positive_int, default=10, help="P-S / search repeats (default 10)")
+    p.add_argument("--boot", type=positive_int, default=1000, help="bootstrap resamples (default 1000)")
     p.add_argument("--search", default="none", choices=["none", "prune", "evolve"], help="search instead of ablation")
     p.add_argument(
         "--prune-guard",
         action="store_true",
         help="pruning never leaves the cell without a path from input to output (not part of TE-NAS)",
     )
-    p.add_argument("--cycles", type=int, default=100, help="evolution cycles (default 100)")
-    p.add_argument("--population", type=int, default=20, help="evolution population (default 20)")
-    p.add_argument("--sample", type=int, default=5, help="evolution tournament size (default 5)")
+    p.add_argument("--cycles", type=positive_int, default=100, help="evolution cycles (default 100)")
+    p.add_argument("--population", type=positive_int, default=20, help="evolution population (default 20)")
+    p.add_argument("--sample", type=positive_int, default=5, help="evolution tournament size (default 5)")
     p.add_argument(
         "--all-normalizations",
         action="store_true",
@@ -91,7 +94,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bench-path", default=None, help="benchmark CSV (default from the data folder)")
     p.add_argument("--cache", default=".eigennas_cache", help="cache folder (spectra.jsonl, scores.jsonl)")
     p.add_argument("--no-cache", action="store_true", help="keep everything in memory")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    p.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads (default 1)")
     p.add_argument("--out", default="results", help="output folder (default results/)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -154,17 +157,17 @@ def search_table(rows: list[dict[str, Any]]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    torch.set_num_threads(max(1, int(args.threads)))
+    out = files.check_output_dir(args.out)  # before any work: a long run must be able to save
+    torch.set_num_threads(int(args.threads))
     bench = load_benchmark(args.bench_path, data_dir=args.data_dir)
     variants = _variants(args)
     root = None if args.no_cache else args.cache
     spectra = ScoreCache(root, filename="spectra.jsonl")
     scores = ScoreCache(root)
+    args.interrupt_note = lambda: f"{spectra.interrupt_note('spectra')}; {scores.interrupt_note('scores')}"
     runner = SpectrumRunner(
         bench, args.dataset, spectra, seed=args.score_seed, data_dir=args.data_dir, progress=not args.no_progress
     )
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     if args.search != "none":
         srows = []
@@ -176,7 +179,8 @@ def run(args: argparse.Namespace) -> int:
         text = search_table(srows)
         print(text)
         path = _claim(out, f"ablate_{args.search}{_dataset_tag(args.dataset)}_{stamp}", (".json",))
-        path.with_suffix(".json").write_text(json.dumps(srows, indent=2, default=str) + "\n")
+        files.write_json(path.with_suffix(".json"), srows)
+        _release(path)
         print(f"wrote {path}.json")
         return 0
     cells = cell_sample(bench, args.n, args.seed, start=args.start)
@@ -214,22 +218,19 @@ def run(args: argparse.Namespace) -> int:
     tag = re.sub(r"[^A-Za-z0-9_.=-]+", "_", "+".join(args.grid) or f"{len(variants)}variants")
     span = f"n{args.n}" if args.start == 0 else f"cells{args.start}-{args.n}"
     stem = _claim(out, f"ablate_{tag}{_dataset_tag(args.dataset)}_{span}_s{args.seed}_{stamp}", (".json", ".md"))
-    stem.with_suffix(".json").write_text(
-        json.dumps(
-            {
-                "n": args.n,
-                "start": args.start,
-                "seed": args.seed,
-                "score_seed": args.score_seed,
-                "dataset": args.dataset,
-                "rows": rows,
-            },
-            indent=2,
-            default=lambda o: float(o) if isinstance(o, np.floating) else str(o),
-        )
-        + "\n"
+    files.write_json(
+        stem.with_suffix(".json"),
+        {
+            "n": args.n,
+            "start": args.start,
+            "seed": args.seed,
+            "score_seed": args.score_seed,
+            "dataset": args.dataset,
+            "rows": rows,
+        },
     )
-    stem.with_suffix(".md").write_text(text)
+    files.write_text(stem.with_suffix(".md"), text)
+    _release(stem)
     print(f"wrote {stem}.json and {stem}.md")
     return 0
 
@@ -240,17 +241,27 @@ def _dataset_tag(dataset: str) -> str:
     return "" if d == "cifar10" else f"_{d}"
 
 
+def _claim_file(stem: Path) -> Path:
+    return stem.with_name(f".{stem.name}.claim")
+
+
 def _claim(out: Path, name: str, suffixes: tuple[str, ...]) -> Path:
     """A result stem ``out/name`` (then ``name-2``, ``name-3``, ...) none of whose files exist yet,
-    claimed by creating its first file exclusively: two runs started in the same second (the stamp
-    has one-second resolution) never overwrite each other."""
+    claimed by creating the hidden ``.name.claim`` exclusively: two runs started in the same second
+    (the stamp has one-second resolution) never overwrite each other, and no file exists under a
+    final name before its complete content is renamed there (``theory.files``). ``_release``
+    removes the claim once the files are written."""
     for k in range(1, 1000):
         stem = out / (name if k == 1 else f"{name}-{k}")
-        if any(stem.with_suffix(sfx).exists() for sfx in suffixes[1:]):
+        if any(stem.with_suffix(sfx).exists() for sfx in suffixes):
             continue
         try:
-            with open(stem.with_suffix(suffixes[0]), "x"):
+            with open(_claim_file(stem), "x"):
                 return stem
         except FileExistsError:
             continue
     raise AblationError(f"no free result name for {out / name}")
+
+
+def _release(stem: Path) -> None:
+    _claim_file(stem).unlink(missing_ok=True)

@@ -8,6 +8,7 @@ import numpy as np
 
 import bounds
 import theory
+from eigennas.commands._types import int_range, nonnegative_int, positive_int
 from theory.space import Arch
 
 HELP = "lower/upper bounds on lambda_min(NTK) and the generalization bound, as LaTeX and numbers"
@@ -15,12 +16,13 @@ HELP = "lower/upper bounds on lambda_min(NTK) and the generalization bound, as L
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("arch", help="FC arch string, e.g. '|dense_relu~0|+|dense_tanh~1|' (NATS cells: --fc-analogue)")
-    p.add_argument("--r", type=int, default=8, help="Hermite order kept explicitly in the lower bound (default 8)")
+    p.add_argument("--r", type=int_range(0, 64), default=8,
+                   help="Hermite order kept explicitly in the lower bound (default 8)")
     p.add_argument("--gershgorin", choices=["rowsum", "max"], default="rowsum",
                    help="Gershgorin statistic: row sums gamma_s (default) or (N-1) rho_max^s")
-    p.add_argument("--n", type=int, default=50, help="number of sphere samples (default 50)")
-    p.add_argument("--d", type=int, default=10, help="input dimension (default 10)")
-    p.add_argument("--seed", type=int, default=0, help="data seed (default 0)")
+    p.add_argument("--n", type=positive_int, default=50, help="number of sphere samples (default 50)")
+    p.add_argument("--d", type=positive_int, default=10, help="input dimension (default 10)")
+    p.add_argument("--seed", type=nonnegative_int, default=0, help="data seed (default 0)")
     p.add_argument("--latex", action="store_true", help="print the formulas as LaTeX with the symbol table")
     p.add_argument("--fc-analogue", action="store_true", help="map NATS conv/pool ops to the FC analogue first")
 

@@ -9,19 +9,22 @@ from pathlib import Path
 import numpy as np
 
 from eigennas.commands._nats_common import add_common, opt_tag, setup, write_csv, write_json
+from eigennas.commands._types import n_or_all, nonnegative_int, open_unit_interval, positive_int
 from empirics.nas.benchmark import DATASETS, canonical_dataset
 from empirics.nas.search import Scorer, correlate, scatter_plot
+from theory import files
 
 HELP = "rank correlation (Spearman, Kendall, bootstrap CIs) of a score with NATS-Bench accuracy"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_common(p)
-    p.add_argument("--n", default="1000", help="cells sampled uniformly (default 1000; 'all' = the whole space)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the cell sample (default 0)")
+    p.add_argument("--n", type=n_or_all, default=1000,
+                   help="cells sampled uniformly (default 1000; 'all' = the whole space)")
+    p.add_argument("--seed", type=nonnegative_int, default=0, help="seed of the cell sample (default 0)")
     p.add_argument(
         "--draws",
-        type=int,
+        type=nonnegative_int,
         default=0,
         help="use the union of the cells of the first DRAWS P-S draws of 'eigennas search --n N --seed SEED' "
         "instead of one sample of N (shares the score cache with the search)",
@@ -32,11 +35,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default="cifar10",
         help="images (and classes) used to compute the score (default cifar10); 'same' = each dataset's own",
     )
-    p.add_argument("--boot", type=int, default=1000, help="bootstrap resamples (default 1000)")
-    p.add_argument("--level", type=float, default=0.95, help="confidence level (default 0.95)")
+    p.add_argument("--boot", type=positive_int, default=1000, help="bootstrap resamples (default 1000)")
+    p.add_argument("--level", type=open_unit_interval, default=0.95, help="confidence level (default 0.95)")
 
 
 def run(args: argparse.Namespace) -> int:
+    files.check_output_dir(args.out)  # before any work: a long run must be able to save
     bench, score, cache = setup(args)
     datasets = [canonical_dataset(d) for d in args.datasets]
     n = len(bench) if str(args.n) == "all" else int(args.n)

@@ -29,6 +29,7 @@ from eigennas.commands._render import (
     text_formula,
     wrap,
 )
+from eigennas.commands._types import int_range, nonnegative_int, positive_int
 from eigennas.compare import compare
 from eigennas.figures import figure_data
 from theory.activations import default_weight_variance, hermite_coefficients
@@ -43,11 +44,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", default="sphere", choices=["sphere", "cifar10"],
                    help="inputs: synthetic sphere points (default) or CIFAR-10 samples projected to d dims")
     p.add_argument("--data-dir", default=None, help="data folder for --data cifar10")
-    p.add_argument("--n", type=int, default=16, help="number of inputs N (default 16)")
-    p.add_argument("--d", type=int, default=32, help="input dimension d (default 32)")
-    p.add_argument("--r", type=int, default=4, help="Hermite order r of the closed-form bound (default 4)")
-    p.add_argument("--width", type=int, default=512, help="width of the measured network (0: skip; default 512)")
-    p.add_argument("--seeds", type=int, default=3, help="seeds for the measured lambda_min (default 3)")
+    p.add_argument("--n", type=positive_int, default=16, help="number of inputs N (default 16)")
+    p.add_argument("--d", type=positive_int, default=32, help="input dimension d (default 32)")
+    p.add_argument("--r", type=int_range(0, 64), default=4, help="Hermite order r of the closed-form bound (default 4)")
+    p.add_argument("--width", type=nonnegative_int, default=512,
+                   help="width of the measured network (0: skip; default 512)")
+    p.add_argument("--seeds", type=positive_int, default=3, help="seeds for the measured lambda_min (default 3)")
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--latex", action="store_true", help="print a standalone LaTeX document (pdflatex) "
                      "with every bound")

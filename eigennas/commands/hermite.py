@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from eigennas.commands._types import nonnegative_int, positive_float
 from theory.activations import hermite_coefficients, parse_activation, second_moment
 
 HELP = "Hermite coefficients mu_r of an activation (exact or quadrature) and the Parseval check"
@@ -11,8 +12,8 @@ HELP = "Hermite coefficients mu_r of an activation (exact or quadrature) and the
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("activation", help="e.g. relu, leaky_relu(0.2), tanh, 'mix(0.5*relu,0.5*tanh)'")
-    p.add_argument("--r", type=int, default=8, help="largest order r (default 8)")
-    p.add_argument("--q", type=float, default=1.0, help="pre-activation variance q (default 1)")
+    p.add_argument("--r", type=nonnegative_int, default=8, help="largest order r (default 8)")
+    p.add_argument("--q", type=positive_float, default=1.0, help="pre-activation variance q (default 1)")
 
 
 def run(args: argparse.Namespace) -> int:

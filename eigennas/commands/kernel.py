@@ -6,6 +6,7 @@ import argparse
 
 import numpy as np
 
+from eigennas.commands._types import nonnegative_int, positive_int
 from theory import kernel_pieces, sphere_data
 from theory.space import Arch
 
@@ -15,9 +16,9 @@ HELP = "exact infinite-width NNGP/NTK of an architecture on data, and its lambda
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("arch", help="FC arch string, e.g. '|dense_relu~0|+|skip_connect~0|dense_tanh~1|' "
                                 "(a NATS-Bench cell is replaced by its FC analogue)")
-    p.add_argument("--n", type=int, default=50, help="number of samples (default 50)")
-    p.add_argument("--d", type=int, default=10, help="input dimension of synthetic data (default 10)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the synthetic data (default 0)")
+    p.add_argument("--n", type=positive_int, default=50, help="number of samples (default 50)")
+    p.add_argument("--d", type=positive_int, default=10, help="input dimension of synthetic data (default 10)")
+    p.add_argument("--seed", type=nonnegative_int, default=0, help="seed of the synthetic data (default 0)")
     p.add_argument("--data", choices=("sphere", "cifar10"), default="sphere",
                    help="sphere: Gaussian points rescaled to the sphere of radius sqrt(d) (default); "
                         "cifar10: the first N CIFAR-10 test samples of the data folder, flattened, on the sphere")

@@ -12,6 +12,7 @@ import time
 
 import torch
 
+from eigennas.commands._types import positive_int
 from empirics.models.batchnorm import set_bn_mode
 from empirics.models.build import build_model
 from empirics.nas.images import image_batch
@@ -24,11 +25,12 @@ HELP = "empirical NTK lambda_min of a finite-width torch model (mean/std over se
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("arch", help="arch string: FC ('|dense_relu~0|+|dense_relu~1|') or NATS-Bench cell")
-    p.add_argument("--width", type=int, default=None, help="FC width (default 512) or NATS channels C (default 16)")
-    p.add_argument("--seeds", type=int, default=3, help="number of initialization seeds 0..S-1 (default 3)")
-    p.add_argument("--n", type=int, default=32, help="number of samples N (default 32)")
-    p.add_argument("--d", type=int, default=16, help="input dimension of the FC sphere data (default 16)")
-    p.add_argument("--cells", type=int, default=5, help="NATS cells per stage N (default 5)")
+    p.add_argument("--width", type=positive_int, default=None,
+                   help="FC width (default 512) or NATS channels C (default 16)")
+    p.add_argument("--seeds", type=positive_int, default=3, help="number of initialization seeds 0..S-1 (default 3)")
+    p.add_argument("--n", type=positive_int, default=32, help="number of samples N (default 32)")
+    p.add_argument("--d", type=positive_int, default=16, help="input dimension of the FC sphere data (default 16)")
+    p.add_argument("--cells", type=positive_int, default=5, help="NATS cells per stage N (default 5)")
     p.add_argument("--dataset", default="cifar10", help="NATS images: cifar10, cifar100, ImageNet16-120")
     p.add_argument(
         "--bn", choices=["train", "eval", "decoupled"], default="train",

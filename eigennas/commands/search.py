@@ -7,8 +7,10 @@ import math
 from pathlib import Path
 
 from eigennas.commands._nats_common import add_common, opt_tag, setup, write_csv, write_json
+from eigennas.commands._types import nonnegative_int, positive_int
 from empirics.nas.benchmark import DATASETS
 from empirics.nas.search import PROTOCOLS, run_protocol
+from theory import files
 
 HELP = "train-free NAS on NATS-Bench with a score (eigen, naswot, params, ...) and a protocol"
 
@@ -31,9 +33,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="sample = P-S(N) on --dataset; transfer = P-T (search on CIFAR-10, report all three); "
         "per-dataset = P-D (search on each dataset, report each on its own)",
     )
-    p.add_argument("--n", type=int, default=100, help="cells sampled per repeat (default 100)")
-    p.add_argument("--repeats", type=int, default=5, help="independent repeats (default 5)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the architecture draws (default 0)")
+    p.add_argument("--n", type=positive_int, default=100, help="cells sampled per repeat (default 100)")
+    p.add_argument("--repeats", type=positive_int, default=5, help="independent repeats (default 5)")
+    p.add_argument("--seed", type=nonnegative_int, default=0, help="seed of the architecture draws (default 0)")
 
 
 def _fmt(x: float) -> str:
@@ -41,6 +43,7 @@ def _fmt(x: float) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    files.check_output_dir(args.out)  # before any work: a long run must be able to save
     bench, score, cache = setup(args)
     res = run_protocol(
         args.protocol,

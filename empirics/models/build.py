@@ -20,6 +20,7 @@ from empirics.models.fc_model import FCNet
 from empirics.models.nats_free import NATSFreeNetwork
 from empirics.models.nats_net import NATSNetwork
 from theory.space import Arch, ArchError
+from theory.validate import as_int
 
 __all__ = ["build_model"]
 
@@ -48,6 +49,11 @@ def build_model(
     of skip/none edges is built as FC unless ``family="nats"``), ``"fc"`` or ``"nats"``.
     """
     a = Arch.parse(arch) if not isinstance(arch, Arch) else arch
+    if width is not None:
+        width = as_int(width, "width", minimum=1)  # width 1.5 or True is an error, not int(1.5) = 1
+    if in_dim is not None:
+        in_dim = as_int(in_dim, "in_dim", minimum=1)
+    seed = as_int(seed, "seed", minimum=0)
     if family not in ("auto", "fc", "nats"):
         raise ValueError(f"family must be 'auto', 'fc' or 'nats', got {family!r}")
     has_conv = any(e.op.is_conv_space for e in a.edges)

@@ -23,6 +23,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from theory.files import to_strict_json
+
 __all__ = ["ScoreCache", "DEFAULT_CACHE_DIR", "record_key", "options_fingerprint"]
 
 DEFAULT_CACHE_DIR = ".eigennas_cache"
@@ -66,6 +68,7 @@ class ScoreCache:
         self.skipped = 0
         self.hits = 0
         self.misses = 0
+        self.written = 0  # records put by this process (what an interrupted run leaves for the next)
         self._torn_tail = False
         if self.path is not None and self.path.exists():
             self._load()
@@ -95,6 +98,13 @@ class ScoreCache:
     def __len__(self) -> int:
         return len(self._values)
 
+    def interrupt_note(self, what: str = "cells") -> str:
+        """What an interrupted run leaves: e.g. '12 cells cached, rerun to resume (480 records in
+        .eigennas_cache/scores.jsonl)'; for an in-memory cache, that nothing was kept."""
+        if self.path is None:
+            return f"{self.written} {what} scored, none kept (in-memory cache)"
+        return f"{self.written} {what} cached, rerun to resume ({len(self)} records in {self.path})"
+
     def __contains__(self, key: str) -> bool:
         return key in self._values
 
@@ -114,9 +124,10 @@ class ScoreCache:
         rec = {"key": key, "value": _encode(float(value)), "written": time.time(), **fields}
         self._values[key] = float(value)
         self._records[key] = rec
+        self.written += 1
         if self.path is None:
             return
-        line = json.dumps(rec, sort_keys=True, default=str) + "\n"
+        line = to_strict_json(rec, indent=None, sort_keys=True) + "\n"  # strict: NaN fields → null
         if self._torn_tail:
             line = "\n" + line
             self._torn_tail = False

@@ -43,6 +43,7 @@ from empirics.nas.benchmark import DATASETS, Benchmark, canonical_dataset, nats_
 from empirics.nas.cache import ScoreCache, options_fingerprint, record_key
 from empirics.nas.images import NUM_CLASSES, image_batch
 from empirics.nas.scores import Score
+from theory import files
 from theory.space import Arch
 
 __all__ = [
@@ -379,7 +380,8 @@ def scatter_plot(
         ax.set_ylabel("test accuracy (%), 200 ep")
     fig.tight_layout()
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(p, dpi=110)
-    plt.close(fig)
+    try:
+        files.atomic_write(p, lambda t: fig.savefig(t, dpi=110, format=p.suffix.lstrip(".") or "png"))
+    finally:
+        plt.close(fig)
     return p

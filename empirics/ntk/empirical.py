@@ -41,6 +41,7 @@ from torch.func import functional_call, jacrev, vmap
 
 from empirics.ntk._errors import NTKError, NTKInputError, NTKMemoryError
 from empirics.ntk._layerwise import LayerwiseUnsupported, layerwise_ntk_full
+from theory.validate import as_real_array
 
 __all__ = [
     "NTKMethod",
@@ -351,11 +352,14 @@ def empirical_ntk(
     selected = select_parameters(model, params)
     p_dtype = selected[0][1].dtype
     if isinstance(X, np.ndarray):
+        as_real_array(X, "X", NTKInputError, ndim=None)  # strings, complex, NaN: named
         if not np.issubdtype(X.dtype, np.floating):
             raise NTKInputError(f"X has dtype {X.dtype}; expected floating point (normalize images first)")
         X = torch.from_numpy(np.ascontiguousarray(X))
+    elif isinstance(X, (list, tuple)):  # no dtype of their own: the model's, as theory/bounds take lists
+        X = torch.from_numpy(as_real_array(X, "X", NTKInputError, ndim=None)).to(p_dtype)
     if not isinstance(X, torch.Tensor):
-        raise NTKInputError(f"X must be a torch tensor or numpy array, got {type(X).__name__}")
+        raise NTKInputError(f"X must be a torch tensor, numpy array or nested list, got {type(X).__name__}")
     if not X.is_floating_point():
         raise NTKInputError(f"X has dtype {X.dtype}; expected floating point {p_dtype} (normalize images first)")
     if X.dtype != p_dtype:

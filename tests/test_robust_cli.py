@@ -1,0 +1,198 @@
+"""The command line under a hostile user: Ctrl-C, unwritable outputs, strict JSON, atomic writes.
+
+Every writer goes through ``theory.files`` (checked by scanning the sources), results are strict
+JSON, output folders are checked before any work, and Ctrl-C prints one line and exits 130.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from eigennas.cli import main
+from empirics.nas.cache import ScoreCache
+from theory import files
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _strict_loads(text: str):
+    def refuse(name):
+        raise ValueError(f"non-standard JSON constant {name}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+# ------------------------------------------------------------------------------------------ Ctrl-C
+
+
+def _interrupt_after(monkeypatch, k: int) -> None:
+    """ScoreCache.put raises KeyboardInterrupt after its k-th record is stored (as a Ctrl-C would)."""
+    orig = ScoreCache.put
+    calls = {"n": 0}
+
+    def put(self, key, value, **fields):
+        orig(self, key, value, **fields)
+        calls["n"] += 1
+        if calls["n"] == k:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(ScoreCache, "put", put)
+
+
+@pytest.mark.parametrize("command", ["search", "correlate"])
+def test_ctrl_c_prints_one_line_exits_130_and_the_rerun_resumes(command, data_dir, tmp_path, monkeypatch, capsys):
+    args = [command, "--score", "params", "--n", "12", "--data-dir", str(data_dir), "--cache", str(tmp_path / "c"),
+            "--out", str(tmp_path / "out"), "--no-progress"]
+    args += ["--boot", "20"] if command == "correlate" else ["--repeats", "1"]
+    _interrupt_after(monkeypatch, 3)
+    assert main(args) == 130
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert re.search(r"interrupted; 3 cells cached, rerun to resume", err[0]), err
+    assert not list((tmp_path / "out").glob("*.json")), "no result file from an interrupted run"
+    monkeypatch.undo()
+    assert main(args) == 0
+    assert len(ScoreCache(tmp_path / "c")) == 12  # the 3 cached cells were reused, 9 more computed
+    assert "9 cells scored" in capsys.readouterr().out
+
+
+@pytest.mark.data
+def test_real_sigint_gives_one_line_and_130(data_dir, tmp_path):
+    """A real SIGINT to a running ``eigennas search`` (each cell slowed down so that it is running)."""
+    script = (
+        "import sys, time\n"
+        "from empirics.nas.cache import ScoreCache\n"
+        "orig = ScoreCache.put\n"
+        "def put(self, *a, **k):\n"
+        "    orig(self, *a, **k); print('put', flush=True); time.sleep(0.3)\n"
+        "ScoreCache.put = put\n"
+        "from eigennas.cli import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-c", script, "search", "--score", "params", "--n", "200", "--repeats", "1",
+           "--data-dir", str(data_dir), "--cache", str(tmp_path / "c"), "--out", str(tmp_path / "o"), "--no-progress"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    assert proc.stdout is not None
+    for _ in range(2):
+        assert proc.stdout.readline().strip() == "put"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "interrupted;" in lines[0] and "rerun to resume" in lines[0], err
+    assert "Traceback" not in err
+
+
+def test_ctrl_c_in_a_command_without_cache(monkeypatch, capsys):
+    import eigennas.commands.kernel as kernel_cmd
+
+    def boom(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(kernel_cmd, "run", boom)
+    assert main(["kernel", "|dense_relu~0|"]) == 130
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("eigennas kernel: interrupted; no partial output")
+
+
+# ------------------------------------------------------------------------------------ output paths
+
+
+@pytest.mark.parametrize("command", ["search", "correlate", "ablate"])
+def test_unwritable_out_is_refused_before_any_work(command, tmp_path, monkeypatch, capsys):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    import empirics.nas.benchmark as B
+
+    def no_work(*a, **k):
+        raise AssertionError("the benchmark was loaded before --out was checked")
+
+    monkeypatch.setattr(B, "load_benchmark", no_work)
+    monkeypatch.setattr("eigennas.commands._nats_common.load_benchmark", no_work)
+    assert main([command, "--out", str(blocker / "sub"), "--no-progress", "--cache", str(tmp_path / "c")]) == 1
+    err = capsys.readouterr().err
+    assert "not writable" in err and str(blocker) in err
+
+
+# ------------------------------------------------------------------------------------ strict JSON
+
+
+def test_result_json_is_strict_nan_becomes_null(tmp_path):
+    from eigennas.commands._nats_common import write_json
+
+    p = tmp_path / "r.json"
+    write_json(p, {"a": math.nan, "b": [1.0, math.inf, -math.inf], "c": {"d": 2}})
+    got = _strict_loads(p.read_text())
+    assert got == {"a": None, "b": [1.0, None, None], "c": {"d": 2}}
+
+
+def test_search_json_parses_strictly(data_dir, tmp_path, capsys):
+    out = tmp_path / "out"
+    rc = main(["search", "--score", "params", "--n", "5", "--repeats", "2", "--data-dir", str(data_dir),
+               "--no-cache", "--out", str(out), "--no-progress"])
+    assert rc == 0
+    for p in out.glob("*.json"):
+        _strict_loads(p.read_text())
+
+
+def test_cache_lines_are_strict_json(tmp_path):
+    c = ScoreCache(tmp_path)
+    c.put("k", math.nan, time_s=math.nan, arch="|none~0|")
+    for line in (tmp_path / "scores.jsonl").read_text().splitlines():
+        rec = _strict_loads(line)
+        assert rec["time_s"] is None and rec["value"] == "nan"
+    assert math.isnan(ScoreCache(tmp_path).get("k"))
+
+
+# ---------------------------------------------------------------------------------- atomic writes
+
+
+def test_atomic_write_leaves_no_partial_file(tmp_path):
+    p = tmp_path / "x.csv"
+    p.write_text("old\n")
+
+    def half(t: Path) -> None:
+        t.write_text("partial")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        files.atomic_write(p, half)
+    assert p.read_text() == "old\n"
+    assert sorted(q.name for q in tmp_path.iterdir()) == ["x.csv"]  # the temporary file is gone
+
+
+WRITERS = re.compile(
+    r"open\([^)]*['\"][wax]b?['\"]|\.savefig\(|np\.save[z]?\(|json\.dump\(|(?<!files)\.write_text\(|\.write_bytes\(|"
+    r"torch\.save\(|\.to_csv\("
+)
+
+
+def test_every_writer_goes_through_the_atomic_helper():
+    """No package module writes a file except through theory.files (grep of the sources); the
+    exceptions are writes into a temporary path handed over by atomic_write, the append-only cache
+    and the exclusive-creation claim of a result name."""
+    allowed = {
+        "theory/files.py",  # the helper itself
+        "empirics/cache.py",  # append-only JSON lines, one os.write per record (torn lines skipped)
+    }
+    offenders = []
+    for pkg in ("theory", "bounds", "empirics", "eigennas"):
+        for path in (ROOT / pkg).rglob("*.py"):
+            rel = path.relative_to(ROOT).as_posix()
+            if rel in allowed:
+                continue
+            for k, line in enumerate(path.read_text().splitlines(), 1):
+                code = line.split("#")[0]
+                if WRITERS.search(code) and "atomic_write" not in code and "_claim_file" not in code:
+                    offenders.append(f"{rel}:{k}: {line.strip()}")
+    assert not offenders, "writers outside theory.files:\n" + "\n".join(offenders)
