@@ -34,6 +34,7 @@ import abc
 import csv
 import math
 import os
+import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,7 @@ import numpy as np
 
 from theory.data_dir import DataNotFoundError, find_data_dir
 from theory.space import Arch, ArchError
+from theory.validate import NUMBER
 
 __all__ = [
     "DATASETS",
@@ -53,6 +55,8 @@ __all__ = [
     "load_benchmark",
     "nats_unique_str",
     "CSV_RELPATH",
+    "NATS_TSS_SIZE",
+    "read_table",
 ]
 
 #: The three datasets of NATS-Bench, in their official spelling.
@@ -249,17 +253,83 @@ class Benchmark(abc.ABC):
         return f"{type(self).__name__}({len(self)} architectures)"
 
 
-def _as_float(text: str) -> float:
-    t = text.strip()
-    if t == "" or t.lower() == "nan":
-        return math.nan
-    return float(t)
+#: Number of cells of the NATS-Bench topology search space (5 operations on 6 edges).
+NATS_TSS_SIZE = 5**6
+
+
+def _is_missing(text: str) -> bool:
+    return text.strip().lower() in ("", "nan")
+
+
+def read_table(path: Path) -> tuple[list[str], list[list[str]], list[int]]:
+    """Header, records and their line numbers of a CSV file, every record checked to have as many
+    fields as the header (a file cut mid-line, or a stray delimiter, is named by file and line)."""
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            reader = csv.reader(fh)
+            header = next(reader, None)
+            if header is None:
+                raise BenchmarkError(f"{path} is empty (no header line)")
+            dup = sorted({h for h in header if header.count(h) > 1})
+            if dup:
+                raise BenchmarkError(f"{path}: the header repeats the columns {dup}")
+            rows: list[list[str]] = []
+            lines: list[int] = []
+            for rec in reader:
+                if not rec:
+                    continue  # a blank line
+                if len(rec) != len(header):
+                    raise BenchmarkError(
+                        f"{path}, line {reader.line_num} (row {len(rows)}): {len(rec)} fields where the header has "
+                        f"{len(header)}; the file is cut or corrupt (restore it from the data folder's source)"
+                    )
+                rows.append(rec)
+                lines.append(reader.line_num)
+    except UnicodeDecodeError as exc:
+        raise BenchmarkError(f"{path} is not a UTF-8 text table: {exc}") from None
+    except csv.Error as exc:
+        raise BenchmarkError(f"{path} is not a valid CSV table: {exc}") from None
+    return header, rows, lines
+
+
+def _number_column(path: Path, header: list[str], rows: list[list[str]], lines: list[int], name: str,
+                   required: bool, low: float = -math.inf, high: float = math.inf) -> np.ndarray:
+    """Column ``name`` as floats. Every field must be a number (the message names file, line, row
+    and column); ``required`` columns also refuse missing values, NaN and ±inf, and values outside
+    [low, high]; optional ones read '' and 'nan' as NaN."""
+    j = header.index(name)
+    out = np.empty(len(rows))
+    for i, rec in enumerate(rows):
+        text = rec[j]
+        where = f"{path}, line {lines[i]} (row {i}), column {name!r}"
+        if _is_missing(text):
+            if required:
+                raise BenchmarkError(f"{where}: missing value {text!r}; this column must hold a number in every row")
+            out[i] = math.nan
+            continue
+        if not re.fullmatch(NUMBER, text.strip()):  # ASCII decimals only: float() also reads '١٢' and 'infinity'
+            raise BenchmarkError(f"{where}: {text!r} is not a number")
+        v = float(text.strip())
+        if required and not (math.isfinite(v) and low <= v <= high):
+            raise BenchmarkError(f"{where}: {text!r} is outside [{low:g}, {high:g}]")
+        out[i] = v
+    return out
 
 
 class CsvBenchmark(Benchmark):
     """Backend over the merged CSV table (no pandas; read once with ``csv``)."""
 
-    def __init__(self, path: str | os.PathLike | None = None, data_dir: str | os.PathLike | None = None) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike | None = None,
+        data_dir: str | os.PathLike | None = None,
+        expected_rows: int | None = NATS_TSS_SIZE,
+    ) -> None:
+        """Read and check the table: every record has the header's fields, the index column is
+        0..N−1, arch strings are unique, test accuracies (in [0, 100]) and parameter counts are numbers
+        in every row, other numeric columns are numbers or empty; ``expected_rows`` (default the
+        15,625 cells of the space; None for a deliberate subset) guards against a table cut short.
+        Errors name the file, line, row and column."""
         if path is None:
             try:
                 root = find_data_dir(data_dir)
@@ -276,30 +346,46 @@ class CsvBenchmark(Benchmark):
                 f"NATS-Bench accuracy table {self.path} does not exist (expected {CSV_RELPATH} inside the data folder; "
                 "set --data-dir or $EIGENNAS_DATA)"
             )
-        with open(self.path, newline="") as fh:
-            reader = csv.DictReader(fh)
-            rows = list(reader)
-            fields = reader.fieldnames or []
+        header, rows, lines = read_table(self.path)
         needed = {"index", "arch_str", "params_M_cifar10", "unique_str", *_CSV_TEST.values()}
-        missing = sorted(needed - set(fields))
+        missing = sorted(needed - set(header))
         if missing:
             raise BenchmarkError(f"{self.path} lacks the columns {missing}")
-        order = [int(r["index"]) for r in rows]
-        if order != list(range(len(rows))):
-            raise BenchmarkError(f"{self.path}: the 'index' column is not 0..{len(rows) - 1} in order")
-        self._arch = [r["arch_str"] for r in rows]
+        if expected_rows is not None and len(rows) != expected_rows:
+            raise BenchmarkError(
+                f"{self.path} has {len(rows)} architectures, the NATS-Bench topology space has {expected_rows}: the "
+                "table is incomplete (cut short?) and would silently restrict every search to part of the space"
+            )
+        col = {name: header.index(name) for name in header}
+        order = [r[col["index"]].strip() for r in rows]
+        for i, t in enumerate(order):
+            if t != str(i):
+                raise BenchmarkError(
+                    f"{self.path}, line {lines[i]} (row {i}), column 'index': {t!r}; the index column must be "
+                    f"0..{len(rows) - 1} in order"
+                )
+        self._arch = [r[col["arch_str"]].strip() for r in rows]
         self._pos = {a: i for i, a in enumerate(self._arch)}
-        self._uniq = [r["unique_str"] for r in rows]
-        self._test_cols = {ds: np.array([_as_float(r[c]) for r in rows]) for ds, c in _CSV_TEST.items()}
+        if len(self._pos) != len(self._arch):
+            seen: dict[str, int] = {}
+            for i, a in enumerate(self._arch):
+                if a in seen:
+                    raise BenchmarkError(
+                        f"{self.path}, line {lines[i]} (row {i}), column 'arch_str': {a!r} repeats row {seen[a]}"
+                    )
+                seen[a] = i
+        self._uniq = [r[col["unique_str"]] for r in rows]
+
+        def number(name: str, required: bool, low: float = -math.inf, high: float = math.inf) -> np.ndarray:
+            return _number_column(self.path, header, rows, lines, name, required, low, high)
+
+        self._test_cols = {ds: number(c, True, 0.0, 100.0) for ds, c in _CSV_TEST.items()}
         self._valid_cols = {
-            ds: (np.array([_as_float(r[c]) for r in rows]) if c in fields else np.full(len(rows), math.nan))
-            for ds, c in _CSV_VALID.items()
+            ds: (number(c, False) if c in col else np.full(len(rows), math.nan)) for ds, c in _CSV_VALID.items()
         }
-        self._params_col = np.array([_as_float(r["params_M_cifar10"]) for r in rows])
-        self.columns = tuple(fields)
-        self._extra = {
-            c: np.array([_as_float(r[c]) for r in rows]) for c in fields if c not in ("arch_str", "unique_str", "index")
-        }
+        self._params_col = number("params_M_cifar10", True, 0.0)
+        self.columns = tuple(header)
+        self._extra = {c: number(c, False) for c in header if c not in ("arch_str", "unique_str", "index")}
 
     def __len__(self) -> int:
         return len(self._arch)
