@@ -60,6 +60,8 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
     tmp = Path(name)
     try:
         write(tmp)
+        with open(tmp, "rb") as fh:  # on disk before the rename: a crash leaves the old file or the new
+            os.fsync(fh.fileno())
         os.replace(tmp, path)
     finally:
         if tmp.exists():

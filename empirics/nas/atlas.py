@@ -61,6 +61,7 @@ from empirics.nas.cache import ScoreCache, options_fingerprint, record_key
 from empirics.nas.images import NUM_CLASSES, image_batch
 from empirics.nas.scores import SCORES, Score, ScoreError, default_model_factory, get_score
 from empirics.nas.search import class_key, representatives
+from theory import files
 
 __all__ = [
     "AtlasError",
@@ -196,13 +197,7 @@ def _fmt(v: float) -> str:
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8", newline="") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    files.write_text(path, text)  # temporary file, fsync, rename (theory.files)
 
 
 @dataclass
@@ -259,7 +254,7 @@ class AtlasTable:
         """Write table then metadata, each by atomic replace (a reader sees old or new, never torn)."""
         p = Path(path)
         _atomic_write(p, self.to_csv_text())
-        _atomic_write(self.metadata_path(p), json.dumps(self.meta, indent=1, sort_keys=True, default=str) + "\n")
+        _atomic_write(self.metadata_path(p), files.to_strict_json(self.meta, indent=1, sort_keys=True) + "\n")
 
     @classmethod
     def load(cls, path: str | os.PathLike, bench: Benchmark | None = None) -> AtlasTable:

@@ -20,7 +20,6 @@ the report says so (``complete``, ``cells``), and P-S(N) is given for it only wh
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Sequence
@@ -32,6 +31,7 @@ import numpy as np
 from empirics.nas.atlas import AtlasTable, _atomic_write
 from empirics.nas.benchmark import DATASETS, Benchmark
 from empirics.nas.search import correlate
+from theory import files
 from theory.space import Arch, OpKind
 
 __all__ = ["shortcut_free", "atlas_report", "write_report", "PEER_KENDALL", "PAPER", "SEARCH_NS"]
@@ -281,9 +281,10 @@ def search_figure(rep: dict[str, Any], path: str | os.PathLike) -> Path:
     axes[0].legend(fontsize=7)
     fig.tight_layout()
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(p, dpi=110)
-    plt.close(fig)
+    try:
+        files.atomic_write(p, lambda t: fig.savefig(t, dpi=110, format=p.suffix.lstrip(".") or "png"))
+    finally:
+        plt.close(fig)
     return p
 
 
@@ -294,7 +295,7 @@ def write_report(
     out = Path(out_dir)
     paths = [out / "report.json", out / "report.md"]
     body = {k: v for k, v in rep.items() if k != "markdown"}
-    _atomic_write(paths[0], json.dumps(body, indent=1, sort_keys=True) + "\n")
+    _atomic_write(paths[0], files.to_strict_json(body, indent=1, sort_keys=True) + "\n")
     _atomic_write(paths[1], rep["markdown"])
     if figure:
         paths.append(search_figure(rep, figure))
