@@ -196,3 +196,38 @@ def test_every_writer_goes_through_the_atomic_helper():
                 if WRITERS.search(code) and "atomic_write" not in code and "_claim_file" not in code:
                     offenders.append(f"{rel}:{k}: {line.strip()}")
     assert not offenders, "writers outside theory.files:\n" + "\n".join(offenders)
+
+
+# ------------------------------------------------------------------------------------- size guards
+
+NATS_CELL = "|nor_conv_3x3~0|+|skip_connect~0|avg_pool_3x3~1|+|none~0|nor_conv_1x1~1|skip_connect~2|"
+
+
+def _cli(*argv: str, timeout: float = 90) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, "-m", "eigennas.cli", *argv], capture_output=True, text=True,
+                          env=env, timeout=timeout)
+
+
+def test_measure_refuses_a_kernel_that_cannot_fit_up_front():
+    r = _cli("measure", "|dense_relu~0|", "--n", "200000", "--d", "4", "--width", "8")
+    assert r.returncode == 1, r.stderr
+    assert "estimate: ~" in r.stderr and "GiB" in r.stderr and "available" in r.stderr
+
+
+@pytest.mark.data
+def test_measure_batch_larger_than_the_pool_is_refused_not_hung(data_dir):
+    """2,000 images from a pool of 1,100 through a BatchNorm-coupled network used to run for hours."""
+    r = _cli("measure", NATS_CELL, "--n", "2000", "--data-dir", str(data_dir))
+    assert r.returncode == 1, r.stderr
+    assert "estimate: ~" in r.stderr and "N^2" in r.stderr
+    r = _cli("measure", NATS_CELL, "--n", "200", "--width", "4", "--cells", "1", "--max-time", "1",
+             "--data-dir", str(data_dir))
+    assert r.returncode == 1 and "--max-time" in r.stderr, r.stderr
+
+
+def test_measure_estimate_is_printed_and_small_runs_go_through(capsys):
+    assert main(["measure", "|dense_relu~0|", "--n", "6", "--d", "3", "--width", "16", "--seeds", "2",
+                 "--no-progress"]) == 0
+    cap = capsys.readouterr()
+    assert "estimate: ~" in cap.err and "lambda_min:" in cap.out

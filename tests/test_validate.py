@@ -254,3 +254,50 @@ def test_as_real_array_any_ndim_and_torch():
     A = as_real_array(t, ndim=None)
     assert A.dtype == np.float64 and A.shape == (2, 3, 4)
     assert unit_roundoff(t) == np.finfo(np.float32).eps / 2
+
+
+# ------------------------------------------------------------------------- arch strings, activations
+
+NON_ASCII_DIGITS = st.characters(categories=["Nd"]).filter(lambda c: not c.isascii())
+
+
+@FAST
+@given(digit=NON_ASCII_DIGITS, where=st.sampled_from(["src", "scale", "param"]))
+def test_non_ascii_digits_are_never_read_as_numbers(digit, where):
+    from theory.activations import ActivationError, parse_activation
+    from theory.space import Arch, ArchError
+
+    text = {
+        "src": f"|dense_relu~0|+|dense_relu~{digit}|",
+        "scale": f"|{digit}*dense_relu~0|",
+        "param": f"|dense_leaky_relu(0.{digit})~0|",
+    }[where]
+    with pytest.raises(ArchError, match="non-ASCII character"):
+        Arch.parse(text)
+    with pytest.raises(ActivationError, match="non-ASCII character"):
+        parse_activation(f"leaky_relu({digit})")
+
+
+@FAST
+@given(text=st.text(min_size=1, max_size=30))
+def test_any_text_parses_or_raises_arch_error(text):
+    """Hostile arch strings: either a valid architecture or an ArchError (never another exception)."""
+    from theory.space import Arch, ArchError
+
+    try:
+        a = Arch.parse(text)
+    except ArchError as exc:
+        assert str(exc)
+    else:
+        assert text.isascii() and Arch.parse(str(a)) == a
+
+
+@FAST
+@given(text=st.text(alphabet=st.sampled_from(list("relu_tanhmix(0.5*,)-+e1")), min_size=1, max_size=25))
+def test_any_activation_text_parses_or_raises_activation_error(text):
+    from theory.activations import ActivationError, parse_activation
+
+    try:
+        parse_activation(text)
+    except ActivationError as exc:
+        assert str(exc)

@@ -54,6 +54,7 @@ from theory.gaussian import (
     normalized_hermite,
     smooth_rule,
 )
+from theory.validate import NUMBER, ascii_text
 
 __all__ = [
     "Activation",
@@ -488,7 +489,7 @@ ACTIVATION_NAMES: tuple[str, ...] = (
     "relu", "leaky_relu", "tanh", "sigmoid", "swish", "gelu", "elu", "erf", "identity",
 )
 
-_NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+_NUM = NUMBER  # ASCII digits only (\d and float() also read Arabic-Indic or full-width digits)
 
 
 def _split_top_level(text: str, sep: str = ",") -> list[str]:
@@ -516,7 +517,7 @@ def parse_activation(token: str) -> Activation:
         return token
     if not isinstance(token, str):
         raise ActivationError(f"activation must be a string or Activation, got {type(token).__name__}")
-    t = token.strip()
+    t = ascii_text(token, "activation", ActivationError)
     if t in _SIMPLE:
         return _SIMPLE[t]()
     if t in _PARAM:

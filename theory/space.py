@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from theory.activations import Activation, ActivationError, _fmt, parse_activation
+from theory.validate import NUMBER, ascii_text
 
 __all__ = [
     "ArchError",
@@ -59,7 +60,7 @@ class OpKind(str, enum.Enum):
 #: The five operations of the NATS-Bench topology search space, in its canonical order.
 NATS_OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 _CONV_KINDS = {OpKind.CONV1X1, OpKind.CONV3X3, OpKind.AVGPOOL}
-_NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+_NUM = NUMBER  # ASCII digits only (\d would read Arabic-Indic or full-width digits)
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,7 @@ class Op:
     @classmethod
     def parse(cls, token: str) -> Op:
         """Parse ``[α*]name`` where name is none, skip_connect, dense_<act> or a NATS op."""
-        text = token.strip()
+        text = ascii_text(token, "op", ArchError)
         scale = 1.0
         m = re.fullmatch(rf"({_NUM})\*(.+)", text)
         if m is not None:
@@ -176,9 +177,7 @@ class Arch:
         """Parse a NATS-Bench style arch string. Errors name the bad token and its position."""
         if isinstance(text, Arch):
             return text
-        if not isinstance(text, str):
-            raise ArchError(f"arch must be a string, got {type(text).__name__}")
-        s = text.strip()
+        s = ascii_text(text, "architecture string", ArchError)
         if not s:
             raise ArchError("empty architecture string")
         groups = s.split("+")
@@ -206,7 +205,7 @@ class Arch:
                 if tok.count("~") != 1:
                     raise ArchError(f"bad token {tok!r} at {where}: expected op~src")
                 op_text, src_text = tok.split("~")
-                if not re.fullmatch(r"\d+", src_text):
+                if not re.fullmatch(r"[0-9]+", src_text):
                     raise ArchError(f"bad source {src_text!r} in token {tok!r} at {where}: expected a node number")
                 try:
                     op = Op.parse(op_text)

@@ -12,7 +12,15 @@ from collections.abc import Callable
 
 from theory.validate import as_float, as_int
 
-__all__ = ["positive_int", "nonnegative_int", "int_range", "positive_float", "open_unit_interval", "n_or_all"]
+__all__ = [
+    "positive_int",
+    "nonnegative_int",
+    "int_range",
+    "positive_float",
+    "nonnegative_float",
+    "open_unit_interval",
+    "n_or_all",
+]
 
 
 def _arg_error(message: str) -> argparse.ArgumentTypeError:
@@ -36,6 +44,11 @@ nonnegative_int = int_range(0)
 def positive_float(text: str) -> float:
     """A finite number > 0."""
     return as_float(text, "value", 0.0, strict_min=True, error=_arg_error)
+
+
+def nonnegative_float(text: str) -> float:
+    """A finite number >= 0."""
+    return as_float(text, "value", 0.0, error=_arg_error)
 
 
 def open_unit_interval(text: str) -> float:

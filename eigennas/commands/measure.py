@@ -8,16 +8,19 @@ seed 0); NATS-Bench cells on a normalized batch of real CIFAR-10 / CIFAR-100 / I
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 import torch
+from tqdm import tqdm
 
-from eigennas.commands._types import positive_int
+from eigennas.commands._types import nonnegative_float, positive_int
 from empirics.models.batchnorm import set_bn_mode
 from empirics.models.build import build_model
 from empirics.nas.images import image_batch
-from empirics.ntk.spectrum import repeat_over_seeds
-from theory.data import sphere_data
+from empirics.ntk.empirical import estimate_cost
+from empirics.ntk.spectrum import SeedSummary, repeat_over_seeds
+from theory.data import available_memory_bytes, sphere_data
 from theory.space import Arch
 
 HELP = "empirical NTK lambda_min of a finite-width torch model (mean/std over seeds)"
@@ -44,12 +47,44 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--params", choices=["all", "weights"], default="all", help="parameters of the NTK")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
     p.add_argument("--data-dir", default=None, help="data folder (default ../shared/data or $EIGENNAS_DATA)")
+    p.add_argument(
+        "--max-time", type=nonnegative_float, default=1800.0,
+        help="refuse when the up-front time estimate (all seeds) exceeds this many seconds (default 1800; 0: no limit)",
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _guard(model, X, args: argparse.Namespace) -> None:
+    """Memory and time estimate up front (``empirics.ntk.estimate_cost``), printed to stderr; refuse
+    what cannot fit in memory or would exceed ``--max-time``, before any NTK is computed."""
+    cost = estimate_cost(model, X, args.output)
+    total = cost.seconds * args.seeds
+    limit = available_memory_bytes()
+    how = "coupled by BatchNorm batch statistics: cost grows as N^2" if cost.coupled else "samples independent"
+    print(f"estimate: ~{cost.bytes / 2**30:.2g} GiB, ~{_duration(total)} for {args.seeds} seed(s) "
+          f"(N = {X.shape[0]}, {how}; from one timed pass on {cost.probe} samples)", file=sys.stderr)
+    if cost.bytes > limit:
+        raise MemoryError(
+            f"--n {X.shape[0]} needs about {cost.bytes / 2**30:.2f} GiB, more than the {limit / 2**30:.2f} GiB "
+            "available; use a smaller --n (or --width)"
+        )
+    if args.max_time > 0 and total > args.max_time:
+        raise ValueError(
+            f"--n {X.shape[0]} would take about {_duration(total)} (more than --max-time {args.max_time:g} s); "
+            "use a smaller --n, or raise --max-time (0: no limit)"
+        )
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.2g} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.2g} min"
+    return f"{seconds / 3600:.3g} h"
 
 
 def run(args: argparse.Namespace) -> int:
     arch = Arch.parse(args.arch)
-    if args.seeds < 1 or args.n < 1:
-        raise ValueError("--seeds and --n must be >= 1")
     nats = any(e.op.is_conv_space for e in arch.edges)
     if nats:
         X, _ = image_batch(args.dataset, batch_size=args.n, seed=0, data_dir=args.data_dir)
@@ -72,10 +107,14 @@ def run(args: argparse.Namespace) -> int:
             return build_model(arch, width=width, seed=seed, in_dim=args.d)
 
         what = f"FC network width {width}, {args.n} points on the sphere of radius sqrt({args.d})"
+    _guard(builder(0), X, args)
     t0 = time.perf_counter()
-    summary = repeat_over_seeds(
-        builder, X, args.seeds, output=args.output, method=args.method, params=args.params, device=args.device
-    )
+    summaries = []
+    for s in tqdm(range(args.seeds), desc="seeds", unit="seed", disable=args.no_progress, file=sys.stderr):
+        summaries.append(repeat_over_seeds(
+            builder, X, [s], output=args.output, method=args.method, params=args.params, device=args.device
+        ))
+    summary = SeedSummary([s for m in summaries for s in m.seeds], [v for m in summaries for v in m.values])
     dt = time.perf_counter() - t0
     print(f"arch:       {arch}")
     print(f"model:      {what}")

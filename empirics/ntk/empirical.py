@@ -32,7 +32,9 @@ import contextlib
 import copy
 import enum
 import os
+import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -45,6 +47,8 @@ from theory.validate import as_real_array
 
 __all__ = [
     "NTKMethod",
+    "NTKCost",
+    "estimate_cost",
     "NTKError",
     "NTKInputError",
     "NTKMemoryError",
@@ -305,6 +309,52 @@ def _graph_bytes(model: nn.Module, X: torch.Tensor, call: Callable[[], torch.Ten
     y = y.detach()
     total = sum(seen.values()) + X.numel() * X.element_size() + y.numel() * y.element_size()
     return 2 * total, y
+
+
+# ------------------------------------------------------------------------------------------ estimate
+
+
+@dataclass(frozen=True)
+class NTKCost:
+    """Up-front estimate of one ``empirical_ntk`` call (``estimate_cost``)."""
+
+    bytes: int  #: peak working memory: forward graph of the batch + N·R×N·R float64 kernel
+    seconds: float  #: wall time, extrapolated from one timed forward+backward on a probe batch
+    coupled: bool  #: the forward mixes samples (BatchNorm batch statistics)
+    probe: int  #: samples of the timed probe batch
+
+
+def estimate_cost(model: nn.Module, X: torch.Tensor, output: str = "sum", probe: int = 4) -> NTKCost:
+    """Estimate memory and time of ``empirical_ntk(model, X, output)`` before running it.
+
+    One forward+backward on the first b = min(N, probe) samples is timed (t_b) and its autograd graph
+    measured (g_b, ``_graph_bytes``). Both scale linearly with the batch: the graph of N samples is
+    g_b·N/b. The Jacobian needs R·N rows (R outputs per sample: 1 for 'sum'/'class:k'/'trace', C for
+    'full'). Without batch coupling every row costs about one per-sample backward, t_b/b; with
+    coupling (BatchNorm batch statistics) each of the R·N rows is a backward through the whole
+    batch, t_b·N/b: the cost grows as N², which is what made large batches look hung. Memory adds
+    the (R·N)² float64 kernel (×3 for the eigensolver's workspace). An order-of-magnitude estimate,
+    meant for refusing hopeless requests up front, not for benchmarking.
+    """
+    n = int(X.shape[0])
+    b = max(1, min(n, int(probe)))
+    xb = X[:b]
+    coupled = is_batch_coupled(model)
+    params = [p for p in model.parameters() if p.requires_grad]
+    work = copy.deepcopy(model)  # the probe's forward must not touch the caller's BatchNorm buffers
+    t0 = time.perf_counter()
+    graph, _ = _graph_bytes(work, xb, lambda: work(xb))
+    out = work(xb)
+    y = out.sum()
+    torch.autograd.grad(y, [p for p in work.parameters() if p.requires_grad], allow_unused=True)
+    t_b = time.perf_counter() - t0
+    C = int(out.shape[1]) if out.ndim == 2 else 1
+    R = C if output == "full" else 1
+    rows = R * n
+    per_row = t_b * n / b if coupled else t_b / b
+    kernel = 8 * rows * rows * 3
+    p_bytes = sum(p.numel() * p.element_size() for p in params)
+    return NTKCost(int(graph * n / b + kernel + 2 * p_bytes), float(rows * per_row), coupled, b)
 
 
 # ---------------------------------------------------------------------------------------------- main
