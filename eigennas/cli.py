@@ -11,7 +11,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import time
 from collections.abc import Sequence
+
+#: When this module was imported: commands report their time since start-up (imports, loading) too.
+STARTED = time.perf_counter()
 
 #: Exit status after Ctrl-C (128 + SIGINT, the shell's convention).
 INTERRUPTED = 130
@@ -74,6 +78,7 @@ def _main(argv: Sequence[str] | None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    args.started = STARTED
     mod = _load(args.command)
     if mod is None:
         print(f"eigennas {args.command}: not yet available in this version", file=sys.stderr)

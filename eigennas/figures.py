@@ -50,7 +50,7 @@ class FigureError(ValueError):
 
 @dataclass(frozen=True)
 class Settings:
-    """Sizes of a figure run. ``quick`` fits in a few minutes on 2 CPU cores."""
+    """Sizes of a figure run. ``quick``: the committed figures; ``full``: larger N, d, depths and widths."""
 
     n: int = 16
     d: int = 32

@@ -231,3 +231,30 @@ def test_measure_estimate_is_printed_and_small_runs_go_through(capsys):
                  "--no-progress"]) == 0
     cap = capsys.readouterr()
     assert "estimate: ~" in cap.err and "lambda_min:" in cap.out
+
+
+# ------------------------------------------------------------------------------ times that go stale
+
+STALE_TIME = re.compile(
+    r"(≈|~|about|under|within)\s*[0-9]+(\.[0-9]+)?\s*(s|sec|seconds?|min|minutes?|h|hours?)\b|few (minutes|seconds)"
+)
+
+
+def test_readme_and_help_quote_no_run_times_that_can_go_stale():
+    """Run times depend on the machine and its load (figures --quick took 22 s alone and over a minute
+    next to five other jobs): the README and --help say what a command prints instead of a number."""
+    from eigennas.cli import build_parser
+
+    texts = {"README.md": (ROOT / "README.md").read_text()}
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
+    for name, p in sub.choices.items():
+        texts[f"eigennas {name} --help"] = p.format_help()
+    bad = [f"{where}: {m.group(0)!r}" for where, t in texts.items() for m in STALE_TIME.finditer(t)]
+    assert not bad, bad
+
+
+def test_search_reports_time_since_start_up(data_dir, tmp_path, capsys):
+    assert main(["search", "--score", "params", "--n", "4", "--repeats", "1", "--data-dir", str(data_dir),
+                 "--no-cache", "--out", str(tmp_path), "--no-progress"]) == 0
+    assert "since start-up, loading included" in capsys.readouterr().out

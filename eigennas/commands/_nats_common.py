@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -68,3 +69,8 @@ def opt_tag(score: Score) -> str:
     """Short file-name tag of the options that differ from the defaults."""
     diff = {k: v for k, v in score.options.items() if score.defaults.get(k) != v}
     return "".join(f"_{k}{v}" for k, v in sorted(diff.items())).replace(os.sep, "-")
+
+
+def since_start(args: argparse.Namespace) -> float:
+    """Seconds since the ``eigennas`` process started (imports and loading included)."""
+    return time.perf_counter() - getattr(args, "started", time.perf_counter())

@@ -7,6 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from eigennas.commands._types import nonnegative_int, positive_float, positive_int
 from empirics.nas.atlas import make_columns, run_atlas
 from empirics.nas.atlas_report import atlas_report, write_report
 from empirics.nas.benchmark import DATASETS, load_benchmark
@@ -41,19 +42,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--table", default=DEFAULT_TABLE, help=f"atlas table (default {DEFAULT_TABLE}; metadata beside it)")
     p.add_argument(
         "--workers",
-        type=int,
+        type=nonnegative_int,
         default=None,
         help="single-threaded workers of the embedded Dask LocalCluster (default one per core; 0 = in this process)",
     )
     p.add_argument("--scheduler", default=None, metavar="ADDRESS", help="use an existing Dask scheduler (tcp://...)")
     p.add_argument("--device", default="cpu", help="torch device of the workers for scores that can use it (cuda)")
-    p.add_argument("--cells", type=int, default=None, help="only the classes of the first CELLS benchmark indices")
+    p.add_argument("--cells", type=positive_int, default=None,
+                   help="only the classes of the first CELLS benchmark indices")
     p.add_argument("--interleave", action="store_true", help="mix the columns' units in one random order")
-    p.add_argument("--order-seed", type=int, default=0, help="seed of the random unit order (default 0)")
-    p.add_argument("--score-seed", type=int, default=0, help="seed of images and initializations (default 0)")
-    p.add_argument("--flush-every", type=int, default=200, help="write the table every N results (default 200)")
-    p.add_argument("--flush-seconds", type=float, default=60.0, help="... or every T seconds (default 60)")
-    p.add_argument("--chunk", type=int, default=None, help="units per task (default: about 1 s of work, measured)")
+    p.add_argument("--order-seed", type=nonnegative_int, default=0, help="seed of the random unit order (default 0)")
+    p.add_argument("--score-seed", type=nonnegative_int, default=0,
+                   help="seed of images and initializations (default 0)")
+    p.add_argument("--flush-every", type=positive_int, default=200,
+                   help="write the table every N results (default 200)")
+    p.add_argument("--flush-seconds", type=positive_float, default=60.0, help="... or every T seconds (default 60)")
+    p.add_argument("--chunk", type=positive_int, default=None,
+                   help="units per task (default: sized by a measured pass to one second of work)")
     p.add_argument("--data-dir", default=None, help="data folder (default $EIGENNAS_DATA or ../shared/data)")
     p.add_argument("--backend", default="csv", choices=["csv", "nats"], help="benchmark backend (default csv)")
     p.add_argument("--bench-path", default=None, help="CSV file (csv backend) or NATS-Bench files (nats backend)")
@@ -61,8 +66,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-cache", action="store_true", help="keep scores in memory only (resume from the table)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--report", action="store_true", help="analyse the table instead of scoring (no scoring)")
-    p.add_argument("--boot", type=int, default=1000, help="--report: bootstrap resamples (default 1000)")
-    p.add_argument("--repeats", type=int, default=100, help="--report: P-S draws per N (default 100)")
+    p.add_argument("--boot", type=positive_int, default=1000, help="--report: bootstrap resamples (default 1000)")
+    p.add_argument("--repeats", type=positive_int, default=100, help="--report: P-S draws per N (default 100)")
     p.add_argument("--report-out", default="experiments/atlas", help="--report: folder of report.json/.md")
     p.add_argument("--figure", default="figures/atlas_search.png", help="--report: figure path ('' = none)")
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from eigennas.commands._nats_common import add_common, opt_tag, setup, write_csv, write_json
+from eigennas.commands._nats_common import add_common, opt_tag, setup, since_start, write_csv, write_json
 from eigennas.commands._types import n_or_all, nonnegative_int, open_unit_interval, positive_int
 from empirics.nas.benchmark import DATASETS, canonical_dataset
 from empirics.nas.search import Scorer, correlate, scatter_plot
@@ -76,7 +76,8 @@ def run(args: argparse.Namespace) -> int:
             f"{d:<15} {c['n']:>5}  {c['spearman']:8.3f} [{c['spearman_lo']:.3f}, {c['spearman_hi']:.3f}]"
             f"   {c['kendall']:8.3f} [{c['kendall_lo']:.3f}, {c['kendall_hi']:.3f}]"
         )
-    print(f"wall time {wall:.1f} s; {computed} cells scored ({ctime:.1f} s), the rest from the cache")
+    print(f"scoring {wall:.1f} s ({since_start(args):.1f} s since start-up, loading included); {computed} cells "
+          f"scored ({ctime:.1f} s), the rest from the cache")
     out = Path(args.out)
     draws = f"_draws{args.draws}" if args.draws > 0 else ""
     stem = f"correlate_{score.name}{opt_tag(score)}_n{len(idx)}{draws}_s{args.seed}_img-{args.score_dataset}"

@@ -13,7 +13,8 @@ HELP = "regenerate the figures (bound vs exact vs measured lambda_min; NATS scat
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     names = "; ".join(f"{k}={stem}: {desc}" for k, (stem, desc) in FIGURES.items())
-    p.add_argument("--quick", action="store_true", help="small settings (a few minutes on 2 CPU cores)")
+    p.add_argument("--quick", action="store_true",
+                   help="small settings: the committed figures (the run prints its wall time)")
     p.add_argument("--only", default=None, help=f"comma-separated figures to make (default all). {names}")
     p.add_argument("--out", default="figures", help="output folder (default figures/)")
     p.add_argument("--data", default="cifar10", choices=["cifar10", "sphere"],

@@ -6,7 +6,7 @@ import argparse
 import math
 from pathlib import Path
 
-from eigennas.commands._nats_common import add_common, opt_tag, setup, write_csv, write_json
+from eigennas.commands._nats_common import add_common, opt_tag, setup, since_start, write_csv, write_json
 from eigennas.commands._types import nonnegative_int, positive_int
 from empirics.nas.benchmark import DATASETS
 from empirics.nas.search import PROTOCOLS, run_protocol
@@ -73,7 +73,8 @@ def run(args: argparse.Namespace) -> int:
     for name, ref in REFERENCE.items():
         print(f"  reference {name:<22} " + " / ".join(f"{v:.2f}" for v in ref))
     print(
-        f"wall time {res.wall_time_s:.1f} s; {res.computed} cells scored ({res.compute_time_s:.1f} s), "
+        f"search {res.wall_time_s:.1f} s ({since_start(args):.1f} s since start-up, loading included); "
+        f"{res.computed} cells scored ({res.compute_time_s:.1f} s), "
         f"the rest from the cache ({cache.path or 'memory'})"
     )
     out = Path(args.out)
