@@ -314,6 +314,8 @@ def parse_only(only: str | Sequence[str] | None) -> list[str]:
     if only is None:
         return list(FIGURES)
     items = [t.strip() for t in (only.split(",") if isinstance(only, str) else only) if t.strip()]
+    if not items:
+        raise FigureError(f"no figure named in {only!r}; name some of {', '.join(FIGURES)} (or omit --only for all)")
     by_stem = {stem: k for k, (stem, _) in FIGURES.items()}
     out = []
     for t in items:

@@ -68,6 +68,7 @@ from empirics.nas.scores import EigenScore, _eigvalsh, get_score
 from empirics.nas.search import Scorer, class_key, correlate, representatives
 from empirics.nas.strategies import evolution_search, prune_search, supernet
 from empirics.ntk.spectrum import NORMALIZATIONS, normalized_value, spectrum_stats
+from theory.validate import as_int
 
 __all__ = [
     "Variant",
@@ -168,10 +169,7 @@ def parse_variant(text: str, base: Variant | None = None) -> Variant:
         if k not in names:
             raise AblationError(f"variant has no field {k!r}; fields: {sorted(names)}")
         if k in ("C", "N", "batch_size", "seeds"):
-            try:
-                kw[k] = int(v)
-            except ValueError:
-                raise AblationError(f"{k}={v!r}: expected an integer") from None
+            kw[k] = as_int(v, f"variant field {k}", error=AblationError)  # ASCII digits only
         else:
             kw[k] = v
     return replace(base, **kw)

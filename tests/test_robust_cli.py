@@ -258,3 +258,36 @@ def test_search_reports_time_since_start_up(data_dir, tmp_path, capsys):
     assert main(["search", "--score", "params", "--n", "4", "--repeats", "1", "--data-dir", str(data_dir),
                  "--no-cache", "--out", str(tmp_path), "--no-progress"]) == 0
     assert "since start-up, loading included" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------------------- hostile-user findings
+
+
+@pytest.mark.parametrize("opt", ["C=\u0663", "C=1.5", "batch_size=1e400", "seeds=", "N=true"])
+def test_score_options_read_ascii_numbers_only(opt):
+    from empirics.nas.scores import ScoreError, parse_options
+
+    with pytest.raises(ScoreError, match="must be an integer"):
+        parse_options([opt], "eigen")
+    assert parse_options(["C=8", "N=1"], "eigen") == {"C": 8, "N": 1}
+
+
+def test_ablation_variant_fields_read_ascii_numbers_only():
+    from experiments.ablation import AblationError, parse_variant
+
+    for text in ("C=\u0661\u0666", "batch_size=2.5", "seeds=True"):
+        with pytest.raises(AblationError, match="variant field"):
+            parse_variant(text)
+
+
+def test_figures_only_empty_is_refused(tmp_path, capsys):
+    assert main(["figures", "--only", "", "--out", str(tmp_path), "--no-progress"]) == 1
+    assert "no figure named" in capsys.readouterr().err
+    assert main(["figures", "--only", " , ", "--out", str(tmp_path), "--no-progress"]) == 1
+
+
+def test_cache_path_that_is_a_file_is_named(tmp_path):
+    f = tmp_path / "cache"
+    f.write_text("")
+    with pytest.raises(NotADirectoryError, match="is not a folder"):
+        ScoreCache(f)

@@ -146,9 +146,8 @@ def lean_kernels(arch: Arch | str, X, *, ntk: bool = True, nngp: bool = False, n
         peak = max(peak, alive)
         alive -= sum(1 for f, p in last.items() if p == pos and f != _INPUT)
     per = 2 if ntk else 1
-    N = int(np.shape(X)[0]) if np.ndim(X) == 2 else 0
-    check_memory(N, max(1, math.ceil(per * peak / 2)) + int(ntk) + int(nngp), max_bytes)
-    X = check_inputs(X, normalize=normalize)
+    X = check_inputs(X, normalize=normalize)  # O(N·d): before the N×N guard, which needs a valid N
+    check_memory(X.shape[0], max(1, math.ceil(per * peak / 2)) + int(ntk) + int(nngp), max_bytes)
     with np.errstate(over="ignore", invalid="ignore"):
         return _run(a, X, coef, dense, last, out in useful, ntk, nngp, block_elements)
 

@@ -61,6 +61,8 @@ class ScoreCache:
             self.path = None
         else:
             root = Path(os.environ.get("EIGENNAS_CACHE", root)) if root == DEFAULT_CACHE_DIR else Path(root)
+            if root.exists() and not root.is_dir():
+                raise NotADirectoryError(f"cache folder {root} exists and is not a folder; use --cache DIR, --no-cache")
             root.mkdir(parents=True, exist_ok=True)
             self.path = root / filename
         self._values: dict[str, float] = {}

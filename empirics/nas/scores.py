@@ -67,6 +67,7 @@ from empirics.ntk.empirical import empirical_ntk, is_batch_coupled
 from empirics.ntk.spectrum import NORMALIZATIONS, normalized_value, spectrum_stats
 from theory import lambda_min, sphere_data
 from theory.space import Arch
+from theory.validate import as_float, as_int
 
 __all__ = [
     "Score",
@@ -191,6 +192,10 @@ def get_score(name: str, model_factory: ModelFactory | None = None, **options: A
     return SCORES[name](model_factory=model_factory, **options)
 
 
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
 def parse_options(pairs: list[str] | None, name: str) -> dict[str, Any]:
     """``['batch_size=32', 'bn=eval']`` → typed options (types from the score's defaults)."""
     if name not in SCORES:
@@ -205,17 +210,18 @@ def parse_options(pairs: list[str] | None, name: str) -> dict[str, Any]:
         if k not in defaults:
             raise ScoreError(f"score {name!r} has no option {k!r}; options: {sorted(defaults)}")
         d = defaults[k]
-        try:
-            if isinstance(d, bool):
-                out[k] = v.strip().lower() in ("1", "true", "yes", "on")
-            elif isinstance(d, int):
-                out[k] = int(v)
-            elif isinstance(d, float):
-                out[k] = float(v)
-            else:
-                out[k] = v.strip()
-        except ValueError:
-            raise ScoreError(f"option {k}={v!r}: expected {type(d).__name__}") from None
+        what = f"option {k}={v!r}"
+        if isinstance(d, bool):
+            word = v.strip().lower()
+            if word not in _TRUE + _FALSE:
+                raise ScoreError(f"{what}: expected a boolean ({'/'.join(_TRUE)} or {'/'.join(_FALSE)})")
+            out[k] = word in _TRUE
+        elif isinstance(d, int):  # ASCII digits only: int('٣') would be 3
+            out[k] = as_int(v, what, error=ScoreError)
+        elif isinstance(d, float):
+            out[k] = as_float(v, what, error=ScoreError)
+        else:
+            out[k] = v.strip()
     return out
 
 
