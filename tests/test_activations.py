@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ from scipy import integrate
 
 from theory.activations import (
     ACTIVATION_NAMES,
+    Activation,
     ActivationError,
     Mixture,
     default_weight_variance,
@@ -22,6 +24,7 @@ from theory.activations import (
     parse_activation,
     second_moment,
 )
+from theory.dual import derivative_second_moments, dual, dual_derivative
 from theory.gaussian import GH_MAX_ORDER, normalized_hermite, smooth_rule
 
 # NOTES.md §4: μ_0..μ_6 and E[σ²] at q = 1
@@ -232,3 +235,40 @@ def test_bad_orders():
         hermite_coefficients("relu", 2.5)
     with pytest.raises(ActivationError, match="variance q"):
         hermite_coefficients("relu", 3, q=-1.0)
+
+
+def test_closed_forms_are_dispatched_on_the_activations_methods() -> None:
+    """theory.dual and the moments know no activation by name: an activation that only declares
+    σ = 2·relu through ``relu_identity_parts`` gets the exact arc-cosine duals (bound 0, four times
+    relu's) and the closed derivative moment; its second moment, which it does not declare, comes
+    from quadrature and agrees."""
+    @dataclass(frozen=True)
+    class TwoReLU(Activation):
+        name = "two_relu"
+        kinks = (0.0,)
+
+        def numpy(self, x):
+            return 2.0 * np.maximum(x, 0.0)
+
+        def derivative_numpy(self, x):
+            return 2.0 * (np.asarray(x) > 0)
+
+        def torch(self, x):
+            return 2.0 * torch.relu(x)
+
+        def relu_identity_parts(self):
+            return 2.0, 0.0
+
+    act = TwoReLU()
+    q = np.array([0.7, 1.6])
+    c = np.array([[0.7, -0.5], [-0.5, 1.6]])
+    for fn in (dual, dual_derivative):
+        res = fn(act, q, q, c)
+        assert res.error_bound == 0.0
+        np.testing.assert_allclose(res.value, 4.0 * fn("relu", q, q, c).value, rtol=1e-14)
+    assert derivative_second_moments(act, q).tolist() == [2.0, 2.0]
+    assert second_moment(act, 1.3) == pytest.approx(2 * 1.3, rel=1e-11)
+    mix = parse_activation("mix(0.25*relu,0.75*gelu)")
+    assert [a.token for _, a in mix.terms] == ["relu", "gelu"] and mix.is_mixture
+    np.testing.assert_allclose(hermite_coefficients(mix, 6, 1.5), 0.25 * hermite_coefficients("relu", 6, 1.5)
+                               + 0.75 * hermite_coefficients("gelu", 6, 1.5), rtol=1e-15)

@@ -151,7 +151,7 @@ def test_bad_variances_raise() -> None:
 
 @pytest.mark.parametrize("derivative", [False, True])
 def test_gelu_closed_form_matches_nested_quadrature_tightly(derivative: bool) -> None:
-    """The gelu dual is a closed form (``theory.dual._gelu_both``): it must agree with nested adaptive
+    """The gelu dual is a closed form (``theory.activations._gelu_kernel``): it must agree with nested adaptive
     quadrature to quadrature accuracy at unequal variances, negative, small and near-±1 correlations,
     and at large variance where the Mehler series would need many orders."""
     fn = dual_derivative if derivative else dual

@@ -30,16 +30,27 @@ How the coefficients are obtained (``hermite_coefficients``):
 Mixtures Σ β_k σ_k are convex combinations (β_k ≥ 0, Σ β_k = 1) and their coefficients are the
 same mixture of the components' coefficients, since μ_r is linear in σ.
 
+Each activation carries its own closed forms as optional methods (``None`` = not available, and
+the callers fall back to quadrature): ``second_moment_closed``, ``derivative_second_moment_closed``,
+``hermite_closed_form``/``hermite_exact``, ``relu_identity_parts`` (σ = a·relu + b·x) and
+``dual_closed_form(other)``, the pair's dual kernels E[σ(u)τ(v)], E[σ'(u)τ'(v)] (arc-cosine for the
+relu family, Williams' arcsine for erf, the closed form of ``_gelu_kernel`` for gelu). ``theory.dual``
+dispatches on these methods only, so an activation with a closed form is added here and nowhere else.
+Mixtures derive theirs by linearity (``terms``, ``hermite_coefficients_float``, ``hermite_symbolic``;
+their duals bilinearly over ``terms`` in ``theory.dual``). ``bounds.reference`` keeps its own,
+independent formulas on purpose (it is the tests' second opinion).
+
 Derivative coefficients follow from Stein's lemma ``E[σ_q'(z) h_r(z)] = √(r+1) μ_{r+1}(σ_q)``,
 which holds in the weak sense for relu as well (``derivative_hermite_coefficients``).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -130,6 +141,100 @@ class Activation(ABC):
         """True when closed forms (``hermite_exact``/``hermite_closed_form``) are implemented."""
         return self.hermite_closed_form(0, 1.0) is not None
 
+    # Optional closed forms. Each returns None when the activation has none; ``theory.dual`` and the
+    # functions below then fall back to quadrature. A new activation with a closed form overrides
+    # the method here and nothing else changes.
+
+    def second_moment_closed(self, q: float) -> float | None:
+        """E[σ(√q z)²] in closed form, or None."""
+        return None
+
+    def derivative_second_moment_closed(self, q: float) -> float | None:
+        """E[σ'(√q z)²] in closed form, or None."""
+        parts = self.relu_identity_parts()
+        if parts is None:
+            return None
+        a, b = parts  # σ' = a·1{x>0} + b: E[σ'²] = (a + b)²/2 + b²/2
+        return (a + b) ** 2 / 2.0 + b * b / 2.0
+
+    def relu_identity_parts(self) -> tuple[float, float] | None:
+        """(a, b) with σ = a·relu + b·identity, or None when σ is not in that family."""
+        return None
+
+    def dual_closed_form(self, other: Activation) -> DualKernel | None:
+        """A closed form of the pair's dual kernels, or None (then ``theory.dual`` uses Mehler's series).
+
+        The returned function maps (q1, q2, c, value, derivative) to (E[σ(u)τ(v)], E[σ'(u)τ'(v)])
+        (None for the one not asked for), with q1, q2 the variances broadcastable against the
+        covariance array c. Default: the arc-cosine kernels when both sides are in the relu/identity
+        family (``relu_identity_parts``)."""
+        f1, f2 = self.relu_identity_parts(), other.relu_identity_parts()
+        if f1 is None or f2 is None:
+            return None
+        return functools.partial(_family_kernel, f1, f2)
+
+    @property
+    def terms(self) -> tuple[tuple[float, Activation], ...]:
+        """The activation as Σ_k w_k σ_k over non-mixture activations (itself with weight 1)."""
+        return ((1.0, self),)
+
+    @property
+    def is_mixture(self) -> bool:
+        return False
+
+    def hermite_coefficients_float(self, r_max: int, q: float) -> np.ndarray:
+        """μ_0..μ_{r_max} of σ_q in float64: the closed form, else quadrature (``smooth_rule``; even
+        orders of an odd σ set to 0). Mixtures override it by linearity."""
+        closed = self.hermite_closed_form(r_max, q)
+        if closed is not None:
+            return np.asarray(closed, dtype=np.float64)
+        vals = _numeric_coefficients(self, r_max, q)
+        if self.is_odd:
+            vals[0::2] = 0.0
+        return vals
+
+    def hermite_symbolic(self, r: int, q: sp.Expr) -> sp.Expr:
+        """μ_r(σ_q) as a sympy expression: exact where a closed form exists, else a Float."""
+        exact = self.hermite_exact(r, q)
+        if exact is not None:
+            return sp.simplify(exact)
+        return sp.Float(hermite_coefficients(self, r, float(q))[r], 15)
+
+
+#: (q1, q2, c, value, derivative) -> (E[σ(u)τ(v)] or None, E[σ'(u)τ'(v)] or None)
+DualKernel = Callable[..., tuple[np.ndarray | None, np.ndarray | None]]
+
+
+def _family_kernel(ab1: tuple[float, float], ab2: tuple[float, float], q1, q2, c, value: bool = True,
+                   derivative: bool = True, rho=None, s=None) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Arc-cosine kernels (Cho & Saul 2009) of σ = a1 relu + b1 x and τ = a2 relu + b2 x, θ = arccos ρ:
+
+        E[relu(u) relu(v)] = √(q1 q2)/(2π)·(sin θ + (π − θ) cos θ),  E[1{u>0} 1{v>0}] = (π − θ)/(2π),
+
+    and by Stein's lemma E[relu(u) v] = c/2, E[u v] = c. ``rho`` (= c/√(q1 q2) clipped to [−1, 1]) and
+    ``s`` (= √(q1 q2)) may be passed when the caller has them; one arccos serves both kernels."""
+    a1, b1 = ab1
+    a2, b2 = ab2
+    if rho is None:
+        s = np.sqrt(q1 * q2)
+        rho = np.clip(c / s, -1.0, 1.0)
+    aa = a1 * a2 / (2 * np.pi)
+    lin = (a1 * b2 + b1 * a2) / 2.0
+    t = np.pi - np.arccos(rho) if aa != 0.0 else None
+    val = der = None
+    if derivative:
+        der = (aa * t + (lin + b1 * b2)) if t is not None else np.full(np.shape(rho), lin + b1 * b2)
+    if value:
+        val = (lin + b1 * b2) * c
+        if t is not None:
+            root = 1.0 - rho * rho
+            np.clip(root, 0.0, None, out=root)
+            np.sqrt(root, out=root)
+            root += t * rho
+            root *= s * aa
+            val = val + root
+    return val, der
+
 
 # ---------------------------------------------------------------------------------------------
 # The activations
@@ -156,6 +261,12 @@ class ReLU(Activation):
 
     def hermite_closed_form(self, r_max, q):
         return math.sqrt(q) * _relu_mu_float(r_max)
+
+    def relu_identity_parts(self):
+        return 1.0, 0.0
+
+    def second_moment_closed(self, q):
+        return q / 2.0
 
 
 def _relu_mu(r: int) -> sp.Expr:
@@ -220,6 +331,12 @@ class LeakyReLU(Activation):
             out[1] += self.slope * math.sqrt(q)
         return out
 
+    def relu_identity_parts(self):
+        return 1.0 - self.slope, self.slope
+
+    def second_moment_closed(self, q):
+        return q * (1.0 + self.slope**2) / 2.0
+
 
 @dataclass(frozen=True)
 class Identity(Activation):
@@ -246,6 +363,12 @@ class Identity(Activation):
         if r_max >= 1:
             out[1] = math.sqrt(q)
         return out
+
+    def relu_identity_parts(self):
+        return 0.0, 1.0
+
+    def second_moment_closed(self, q):
+        return q
 
 
 @dataclass(frozen=True)
@@ -286,6 +409,27 @@ class Erf(Activation):
                        + log_df + j * math.log(2 * q / s) - 0.5 * math.lgamma(r + 1))
             out[r] = math.exp(log_mag) * (-1.0) ** j
         return out
+
+    def second_moment_closed(self, q):
+        return 2.0 / math.pi * math.asin(2 * q / (1 + 2 * q))
+
+    def derivative_second_moment_closed(self, q):
+        return 4.0 / math.pi / math.sqrt(1.0 + 4.0 * q)
+
+    def dual_closed_form(self, other):
+        return _erf_kernel if type(other) is Erf else None
+
+
+def _erf_kernel(q1, q2, c, value: bool = True, derivative: bool = True, rho=None, s=None):
+    """Williams' (1997) arcsine kernel E[erf(u) erf(v)] = (2/π) arcsin(2c/√((1 + 2q1)(1 + 2q2))) and
+    E[erf'(u) erf'(v)] = (4/π)/√((1 + 2q1)(1 + 2q2) − 4c²)."""
+    ab = (1.0 + 2.0 * q1) * (1.0 + 2.0 * q2)
+    val = der = None
+    if derivative:
+        der = 4.0 / np.pi / np.sqrt(np.clip(ab - 4.0 * c * c, 1e-300, None))
+    if value:
+        val = 2.0 / np.pi * np.arcsin(np.clip(2.0 * c / np.sqrt(ab), -1.0, 1.0))
+    return val, der
 
 
 @dataclass(frozen=True)
@@ -362,6 +506,41 @@ class GELU(Activation):
 
         return F.gelu(x)
 
+    def dual_closed_form(self, other):
+        return _gelu_kernel if type(other) is GELU else None
+
+
+def _gelu_kernel(q1, q2, c, value: bool = True, derivative: bool = True, rho=None, s=None):
+    """E[σ(u)σ(v)] and E[σ'(u)σ'(v)] for σ(x) = xΦ(x) (GELU, erf form), exactly.
+
+    With s_i = 1 + q_i, D = s1 s2 − c², r = c/√(s1 s2) and κ = 1/s1 + 1/s2 − 1:
+
+        E[σ(u)σ(v)]   = c/4 + c·arcsin(r)/(2π) + (q1 q2 + κ c²) / (2π √D),
+        E[σ'(u)σ'(v)] = 1/4 + arcsin(r)/(2π) + c/(2π √D) + c (2κD + q1 q2 + κ c²) / (2π D^{3/2}).
+
+    Derivation: Φ(u) = P(ξ ≤ u) with ξ ~ N(0, 1) independent, so σ(u)σ(v) = u v 1{w1 > 0} 1{w2 > 0}
+    with w_i = u_i − ξ_i (Var w_i = s_i, Cov(w1, w2) = c). Gaussian integration by parts twice,
+    E[u v g(w)] = Cov(u, v) E[g] + Σ_kl Cov(u, w_k) Cov(v, w_l) E[∂_k ∂_l g], with E[g] = 1/4 +
+    arcsin(r)/(2π) (orthant probability), E[∂_1∂_2 g] = 1/(2π√D) and E[∂_1² g] = −c/(2π s1 √D),
+    gives the first line; the second is its derivative in c (Price's theorem). Tested against nested
+    adaptive quadrature."""
+    s1 = 1.0 + q1
+    s2 = 1.0 + q2
+    prod = s1 * s2
+    kappa = 1.0 / s1 + 1.0 / s2 - 1.0
+    qq = q1 * q2
+    c2 = c * c
+    D = np.clip(prod - c2, 1e-300, None)
+    rootD = np.sqrt(D)
+    asin = np.arcsin(np.clip(c / np.sqrt(prod), -1.0, 1.0)) / (2 * np.pi)
+    num = qq + kappa * c2
+    val = der = None
+    if value:
+        val = c * (0.25 + asin) + num / (2 * np.pi) / rootD
+    if derivative:
+        der = 0.25 + asin + c / (2 * np.pi) / rootD * (1.0 + (2.0 * kappa * D + num) / D)
+    return val, der
+
 
 @dataclass(frozen=True)
 class ELU(Activation):
@@ -399,6 +578,12 @@ class ELU(Activation):
         return c * _relu_mu_float(r_max) + self.alpha * np.array(
             [float(v) for v in _neg_exp_parts_float(r_max, c)]
         )
+
+    def second_moment_closed(self, q):
+        # q/2 + α²(e^{2q}Φ(−2√q) − 2e^{q/2}Φ(−√q) + 1/2), with e^{2q}Φ(−2√q) = erfcx(√(2q))/2 and
+        # e^{q/2}Φ(−√q) = erfcx(√(q/2))/2 (no overflow for large q)
+        neg = 0.5 * special.erfcx(math.sqrt(2 * q)) - special.erfcx(math.sqrt(q / 2)) + 0.5
+        return q / 2.0 + self.alpha**2 * neg
 
 
 def _neg_exp_parts_float(r_max: int, c: float) -> list[float]:
@@ -460,6 +645,25 @@ class Mixture(Activation):
     @property
     def is_odd(self) -> bool:
         return all(a.is_odd for _, a in self.components)
+
+    @property
+    def terms(self) -> tuple[tuple[float, Activation], ...]:
+        return tuple((w * w2, a2) for w, a in self.components for w2, a2 in a.terms)
+
+    @property
+    def is_mixture(self) -> bool:
+        return True
+
+    def hermite_coefficients_float(self, r_max, q):
+        """By linearity: μ_r(Σ β_k σ_k) = Σ β_k μ_r(σ_k)."""
+        total = np.zeros(r_max + 1)
+        for w, a in self.components:
+            total += w * np.asarray(_coefficients_cached(a, r_max, q))
+        return total
+
+    def hermite_symbolic(self, r, q):
+        """By linearity, the same convex combination of the components' expressions."""
+        return sp.Add(*[sp.nsimplify(w) * a.hermite_symbolic(r, q) for w, a in self.components])
 
     def numpy(self, x):
         return sum(w * a.numpy(x) for w, a in self.components)
@@ -588,18 +792,7 @@ def _numeric_coefficients(act: Activation, r_max: int, q: float) -> np.ndarray:
 
 @lru_cache(maxsize=4096)
 def _coefficients_cached(act: Activation, r_max: int, q: float) -> tuple[float, ...]:
-    if isinstance(act, Mixture):
-        total = np.zeros(r_max + 1)
-        for w, a in act.components:
-            total += w * np.asarray(_coefficients_cached(a, r_max, q))
-        return tuple(total)
-    closed = act.hermite_closed_form(r_max, q)
-    if closed is not None:
-        return tuple(closed)
-    vals = _numeric_coefficients(act, r_max, q)
-    if act.is_odd:
-        vals[0::2] = 0.0
-    return tuple(vals)
+    return tuple(act.hermite_coefficients_float(r_max, q))
 
 
 def hermite_coefficients(act: str | Activation, r_max: int, q: float = 1.0) -> np.ndarray:
@@ -621,12 +814,7 @@ def hermite_coefficient_symbolic(act: str | Activation, r: int, q: sp.Expr | flo
     act = parse_activation(act)
     r = _check_r(r)
     q_expr = sp.sympify(q) if not isinstance(q, float) else sp.nsimplify(q)
-    if isinstance(act, Mixture):
-        return sp.Add(*[sp.nsimplify(w) * hermite_coefficient_symbolic(a, r, q_expr) for w, a in act.components])
-    exact = act.hermite_exact(r, q_expr)
-    if exact is not None:
-        return sp.simplify(exact)
-    return sp.Float(hermite_coefficients(act, r, float(q_expr))[r], 15)
+    return act.hermite_symbolic(r, q_expr)
 
 
 def derivative_hermite_coefficients(act: str | Activation, r_max: int, q: float = 1.0) -> np.ndarray:
@@ -643,23 +831,13 @@ def derivative_hermite_coefficients(act: str | Activation, r_max: int, q: float 
 
 @lru_cache(maxsize=1024)
 def _second_moment_cached(act: Activation, q: float) -> float:
-    """Closed forms: relu q/2; leaky q(1+a²)/2; identity q; erf (2/π)asin(2q/(1+2q)); elu
-    q/2 + α²(e^{2q}Φ(−2√q) − 2e^{q/2}Φ(−√q) + 1/2); mixtures and smooth activations by
-    adaptive quadrature of σ² directly (``gaussian_expectation``, split at 0 and at the kinks; not via
-    the Hermite series)."""
+    """The activation's closed form (``Activation.second_moment_closed``: relu q/2, leaky q(1+a²)/2,
+    identity q, erf (2/π)asin(2q/(1+2q)), elu), else adaptive quadrature of σ² directly
+    (``gaussian_expectation``, split at 0 and at the kinks; not via the Hermite series)."""
+    closed = act.second_moment_closed(q)
+    if closed is not None:
+        return float(closed)
     sq = math.sqrt(q)
-    if isinstance(act, ReLU):
-        return q / 2.0
-    if isinstance(act, LeakyReLU):
-        return q * (1.0 + act.slope**2) / 2.0
-    if isinstance(act, Identity):
-        return q
-    if isinstance(act, Erf):
-        return 2.0 / math.pi * math.asin(2 * q / (1 + 2 * q))
-    if isinstance(act, ELU):
-        # e^{2q}Φ(−2√q) = erfcx(√(2q))/2 and e^{q/2}Φ(−√q) = erfcx(√(q/2))/2 (no overflow for large q)
-        neg = 0.5 * special.erfcx(math.sqrt(2 * q)) - special.erfcx(math.sqrt(q / 2)) + 0.5
-        return q / 2.0 + act.alpha**2 * neg
     return gaussian_expectation(lambda t: float(act.numpy(np.array(sq * t))) ** 2, [k / sq for k in act.kinks])
 
 

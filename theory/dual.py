@@ -23,7 +23,7 @@ Methods
   reach ρ → 1 there (σ' jumps at 0, coefficients decay like r^(−3/4)).
 * **gelu** (x·Φ(x)): with s_i = 1 + q_i, D = s1 s2 − c², κ = 1/s1 + 1/s2 − 1,
   E[σ(u)σ(v)] = c/4 + c·arcsin(c/√(s1 s2))/(2π) + (q1 q2 + κc²)/(2π√D), and its c-derivative
-  for E[σ'σ'] (derived in ``_gelu_both``). Exact.
+  for E[σ'σ'] (derived in ``theory.activations._gelu_kernel``). Exact.
 * **everything else** (tanh, sigmoid, swish, elu at larger variances, cross terms of mixtures): Mehler's formula
   with per-sample coefficients, valid for unequal variances,
 
@@ -58,13 +58,7 @@ from functools import lru_cache
 import numpy as np
 
 from theory.activations import (
-    GELU,
     Activation,
-    Erf,
-    Identity,
-    LeakyReLU,
-    Mixture,
-    ReLU,
     hermite_coefficients,
     parse_activation,
     second_moment,
@@ -101,106 +95,11 @@ class DualResult:
     error_bound: float
 
 
-# ---------------------------------------------------------------------------------------------
-# the relu/identity family a·relu(x) + b·x
-
-
-def _linear_relu(act: Activation) -> tuple[float, float] | None:
-    """(a, b) with σ = a·relu + b·id, or None when σ is not in the family."""
-    if isinstance(act, ReLU):
-        return 1.0, 0.0
-    if isinstance(act, LeakyReLU):
-        return 1.0 - act.slope, act.slope
-    if isinstance(act, Identity):
-        return 0.0, 1.0
-    return None
-
-
 def _rho(q1: np.ndarray, q2: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     s = np.sqrt(np.outer(q1, q2))
     with np.errstate(invalid="ignore", divide="ignore"):
         rho = np.where(s > 0, c / np.where(s > 0, s, 1.0), 0.0)
     return np.clip(rho, -1.0, 1.0), s
-
-
-def _family_dual(ab1: tuple[float, float], ab2: tuple[float, float], q1, q2, c, derivative: bool) -> np.ndarray:
-    """E[(a1 relu(u) + b1 u)(a2 relu(v) + b2 v)] (or of the derivatives), exactly."""
-    rho, s = _rho(q1, q2, c)
-    v, d = _family_both(ab1, ab2, c, rho, s, not derivative, derivative)
-    return d if derivative else v
-
-
-def _family_both(ab1: tuple[float, float], ab2: tuple[float, float], c, rho, s, want_value: bool,
-                 want_derivative: bool) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """Value and derivative arc-cosine kernels of the relu/identity family sharing one arccos
-    (``c`` the covariance, ``rho`` = c/s clipped to [−1, 1], ``s`` = √(q1 q2), broadcastable)."""
-    a1, b1 = ab1
-    a2, b2 = ab2
-    aa = a1 * a2 / (2 * np.pi)
-    lin = (a1 * b2 + b1 * a2) / 2.0
-    t = np.pi - np.arccos(rho) if aa != 0.0 else None
-    val = der = None
-    if want_derivative:
-        der = (aa * t + (lin + b1 * b2)) if t is not None else np.full(np.shape(rho), lin + b1 * b2)
-    if want_value:
-        val = (lin + b1 * b2) * c
-        if t is not None:
-            root = 1.0 - rho * rho
-            np.clip(root, 0.0, None, out=root)
-            np.sqrt(root, out=root)
-            root += t * rho
-            root *= s * aa
-            val = val + root
-    return val, der
-
-
-def _erf_dual(q1, q2, c, derivative: bool) -> np.ndarray:
-    q1, q2 = np.asarray(q1), np.asarray(q2)
-    v, d = _erf_both(q1[:, None], q2[None, :], c, not derivative, derivative)
-    return d if derivative else v
-
-
-def _erf_both(qr, qc, c, want_value: bool, want_derivative: bool) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """Williams' arcsine kernel and its derivative kernel (``qr``, ``qc`` broadcastable against c)."""
-    ab = (1.0 + 2.0 * qr) * (1.0 + 2.0 * qc)
-    val = der = None
-    if want_derivative:
-        der = 4.0 / np.pi / np.sqrt(np.clip(ab - 4.0 * c * c, 1e-300, None))
-    if want_value:
-        val = 2.0 / np.pi * np.arcsin(np.clip(2.0 * c / np.sqrt(ab), -1.0, 1.0))
-    return val, der
-
-
-def _gelu_both(qr, qc, c, want_value: bool, want_derivative: bool) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """E[σ(u)σ(v)] and E[σ'(u)σ'(v)] for σ(x) = xΦ(x) (GELU, erf form), exactly.
-
-    With s_i = 1 + q_i, D = s1 s2 − c², r = c/√(s1 s2) and κ = 1/s1 + 1/s2 − 1:
-
-        E[σ(u)σ(v)]   = c/4 + c·arcsin(r)/(2π) + (q1 q2 + κ c²) / (2π √D),
-        E[σ'(u)σ'(v)] = 1/4 + arcsin(r)/(2π) + c/(2π √D) + c (2κD + q1 q2 + κ c²) / (2π D^{3/2}).
-
-    Derivation: Φ(u) = P(ξ ≤ u) with ξ ~ N(0, 1) independent, so σ(u)σ(v) = u v 1{w1 > 0} 1{w2 > 0}
-    with w_i = u_i − ξ_i (Var w_i = s_i, Cov(w1, w2) = c). Gaussian integration by parts twice,
-    E[u v g(w)] = Cov(u, v) E[g] + Σ_kl Cov(u, w_k) Cov(v, w_l) E[∂_k ∂_l g], with E[g] = 1/4 +
-    arcsin(r)/(2π) (orthant probability), E[∂_1∂_2 g] = 1/(2π√D) and E[∂_1² g] = −c/(2π s1 √D),
-    gives the first line; the second is its derivative in c (Price's theorem). Tested against nested
-    adaptive quadrature."""
-    s1 = 1.0 + qr
-    s2 = 1.0 + qc
-    prod = s1 * s2
-    kappa = 1.0 / s1 + 1.0 / s2 - 1.0
-    qq = qr * qc
-    c2 = c * c
-    D = np.clip(prod - c2, 1e-300, None)
-    rootD = np.sqrt(D)
-    asin = np.arcsin(np.clip(c / np.sqrt(prod), -1.0, 1.0)) / (2 * np.pi)
-    num = qq + kappa * c2
-    val = der = None
-    if want_value:
-        val = c * (0.25 + asin) + num / (2 * np.pi) / rootD
-    if want_derivative:
-        der = 0.25 + asin + c / (2 * np.pi) / rootD * (1.0 + (2.0 * kappa * D + num) / D)
-    return val, der
 
 
 # ---------------------------------------------------------------------------------------------
@@ -209,13 +108,11 @@ def _gelu_both(qr, qc, c, want_value: bool, want_derivative: bool) -> tuple[np.n
 
 @lru_cache(maxsize=65536)
 def _deriv_second_moment(act: Activation, q: float) -> float:
-    """E[σ'(√q z)²] by adaptive quadrature split at kinks (closed forms for the relu family, erf)."""
-    fam = _linear_relu(act)
-    if fam is not None:
-        a, b = fam
-        return (a + b) ** 2 / 2.0 + b * b / 2.0
-    if isinstance(act, Erf):
-        return 4.0 / math.pi / math.sqrt(1.0 + 4.0 * q)
+    """E[σ'(√q z)²]: the activation's closed form (``Activation.derivative_second_moment_closed``),
+    else adaptive quadrature split at the kinks."""
+    closed = act.derivative_second_moment_closed(q)
+    if closed is not None:
+        return float(closed)
     sq = math.sqrt(q)
     return gaussian_expectation(lambda t: float(act.derivative_numpy(np.array(sq * t))) ** 2,
                                 [k / sq for k in act.kinks])
@@ -246,7 +143,7 @@ def second_moments(act: str | Activation, q: np.ndarray) -> np.ndarray:
 
 
 def _second_moment_any(act: Activation, q: float) -> float:
-    if isinstance(act, Mixture):
+    if act.is_mixture:
         return _cross_second_moment(act, act, q, q, False)
     return second_moment(act, q)
 
@@ -287,7 +184,7 @@ def _mu_matrix(act: Activation, q_unique: np.ndarray, r_max: int) -> np.ndarray:
     (``smooth_rule``: Gauss–Hermite vectorized over the q ≤ GH_MAX_Q, the composite rule per larger q;
     orders above GH_MAX_ORDER set to 0, even orders of odd σ set to 0); others: ``hermite_coefficients``
     per q (closed forms)."""
-    if act.is_exact or act.kinks or isinstance(act, Mixture):
+    if act.is_exact or act.kinks or act.is_mixture:
         return np.array([hermite_coefficients(act, r_max, float(q)) for q in q_unique])
     r_eff = min(r_max, GH_MAX_ORDER)
     out = np.zeros((len(q_unique), r_max + 1))
@@ -386,35 +283,14 @@ def _mehler_pair(a1: Activation, a2: Activation, q1, q2, c, derivative: bool,
     return plan.evaluate(rho), plan.bound
 
 
-def _components(act: Activation) -> list[tuple[float, Activation]]:
-    if isinstance(act, Mixture):
-        out: list[tuple[float, Activation]] = []
-        for w, a in act.components:
-            out.extend((w * w2, a2) for w2, a2 in _components(a))
-        return out
-    return [(1.0, act)]
-
-
-def _pair_kind(a1: Activation, a2: Activation) -> str:
-    """Which method evaluates E[a1(u) a2(v)]: 'family', 'erf', 'gelu' (closed forms) or 'mehler'."""
-    if _linear_relu(a1) is not None and _linear_relu(a2) is not None:
-        return "family"
-    if isinstance(a1, Erf) and isinstance(a2, Erf):
-        return "erf"
-    if isinstance(a1, GELU) and isinstance(a2, GELU):
-        return "gelu"
-    return "mehler"
-
-
 def _pair_dual(a1: Activation, a2: Activation, q1, q2, c, derivative: bool,
                rho_max: float = 1.0) -> tuple[np.ndarray, float]:
-    kind = _pair_kind(a1, a2)
-    if kind == "family":
-        return _family_dual(_linear_relu(a1), _linear_relu(a2), q1, q2, c, derivative), 0.0
-    if kind == "erf":
-        return _erf_dual(q1, q2, c, derivative), 0.0
-    if kind == "gelu":
-        v, d = _gelu_both(np.asarray(q1)[:, None], np.asarray(q2)[None, :], c, not derivative, derivative)
+    """E[a1(u) a2(v)] (or of the derivatives): the pair's closed form (``Activation.dual_closed_form``),
+    else the exp-linear closed form (``_exp_closed``), else Mehler's series."""
+    kernel = a1.dual_closed_form(a2)
+    if kernel is not None:
+        q1, q2 = np.asarray(q1)[:, None], np.asarray(q2)[None, :]
+        v, d = kernel(q1, q2, c, not derivative, derivative)
         return (d if derivative else v), 0.0
     closed = _exp_closed(a1, a2, q1, q2, c, derivative)
     if closed is not None:
@@ -451,7 +327,7 @@ def _dual(act, q1, q2, c, derivative: bool, same: bool) -> DualResult:
     if same:  # the diagonal is replaced by the exact second moment below: only |ρ| off it matters
         np.fill_diagonal(rho_abs, 0.0)
     rho_max = float(rho_abs.max()) if rho_abs.size else 0.0
-    comps = _components(act)
+    comps = act.terms
     total = np.zeros_like(c)
     bound = 0.0
     for w1, s1 in comps:
@@ -496,17 +372,22 @@ class DualPlan:
         self.q = q
         self.value, self.derivative = value, derivative
         self.uniform = bool(np.all(q == q[0]))
-        comps = _components(self.act)
+        comps = self.act.terms
         q_max = float(q.max())
         self.pairs = []
+        self._kernels = {}
         for w1, s1 in comps:
             for w2, s2 in comps:
-                kind = _pair_kind(s1, s2)
-                if (kind == "mehler" and exp_family(s1) is not None and exp_family(s2) is not None
-                        and q_max <= EXP_CLOSED_MAX_Q):  # ``_exp_closed``'s rule
-                    kind = "exp"
+                kernel = s1.dual_closed_form(s2)
+                if kernel is not None:
+                    kind = "closed"
+                    self._kernels[len(self.pairs)] = kernel
+                elif exp_family(s1) is not None and exp_family(s2) is not None and q_max <= EXP_CLOSED_MAX_Q:
+                    kind = "exp"  # ``_exp_closed``'s rule
+                else:
+                    kind = "mehler"
                 self.pairs.append((w1 * w2, s1, s2, kind))
-        self.needs_rho = any(k in ("family", "mehler") for *_, k in self.pairs)
+        self.needs_rho = any(k in ("closed", "mehler") for *_, k in self.pairs)
         self.needs_rho_max = any(k == "mehler" for *_, k in self.pairs)
         self.diag_value = second_moments(self.act, q) if value else None
         self.diag_derivative = derivative_second_moments(self.act, q) if derivative else None
@@ -561,12 +442,8 @@ class DualPlan:
             rho, s = self.rho(c, r0, r1)
         tot_v = tot_d = None
         for k, (w, s1, s2, kind) in enumerate(self.pairs):
-            if kind == "family":
-                v, d = _family_both(_linear_relu(s1), _linear_relu(s2), c, rho, s, self.value, self.derivative)
-            elif kind == "erf":
-                v, d = _erf_both(qr, qc, c, self.value, self.derivative)
-            elif kind == "gelu":
-                v, d = _gelu_both(qr, qc, c, self.value, self.derivative)
+            if kind == "closed":
+                v, d = self._kernels[k](qr, qc, c, self.value, self.derivative, rho=rho, s=s)
             elif kind == "exp":
                 f1, f2, q1, q2 = exp_family(s1), exp_family(s2), self.q[r0:r1], self.q[r0:]
                 v = exp_pair_dual(f1, f2, q1, q2, c, False) if self.value else None
