@@ -7,6 +7,7 @@ import pytest
 import torch
 from torch import nn
 
+import empirics.nas.scores as scores_mod
 from empirics.models.batchnorm import BatchNormModeError, freeze_batch_statistics, set_bn_mode
 from empirics.models.nats_net import NATSNetwork
 from empirics.nas.scores import ScoreError, _init_seed, get_score
@@ -108,3 +109,17 @@ def test_decoupled_kernel_layerwise_equals_the_per_output_loop(images: torch.Ten
     net = freeze_batch_statistics(score.build(ARCH, 10, _init_seed(0, 0)), images)
     torch.testing.assert_close(K, empirical_ntk(net, images, method="loop", params="weights"),
                                rtol=1e-10, atol=1e-10 * float(K.abs().max()))
+
+
+@pytest.mark.parametrize(("bn", "cuda", "method"), [("train", False, "loop"), ("train", True, "auto"),
+                                                    ("decoupled", False, "auto"), ("eval", False, "auto")])
+def test_score_method_choice_by_device_and_coupling(images, monkeypatch, bn, cuda, method) -> None:
+    """The device logic of the scores, tested without a GPU: batch-coupled models use the per-output
+    loop on CPU and AUTO (BATCHED) on CUDA; models whose samples do not interact use AUTO (LAYERWISE)."""
+    seen = []
+    monkeypatch.setattr(scores_mod.torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr(scores_mod, "empirical_ntk", lambda model, x, **kw: seen.append(kw["method"]) or
+                        torch.eye(len(x), dtype=torch.float64))
+    net = set_bn_mode(_net(), bn, images)
+    scores_mod._ntk(net, images, "sum")
+    assert seen == [method]

@@ -591,9 +591,8 @@ def _compute(
         else:
             chunk = plan.chunk(p_g, per_unit + m * p_g * itemsize, N)
             # per-tensor contraction K += J_t J_tᵀ: the Jacobian is never concatenated
+            # (finiteness is checked once on K below: a NaN/inf in J reaches K's diagonal)
             for Jt in _jac_vmap(model, X, readout, names, chunk):
-                if not torch.isfinite(Jt).all():
-                    raise NTKError("non-finite gradients (NaN/inf) in the Jacobian: the NTK is undefined")
                 accumulate(Jt)
                 del Jt
             continue
@@ -602,6 +601,8 @@ def _compute(
         accumulate(Jg)
         del Jg
 
+    if method is NTKMethod.VMAP and not torch.isfinite(K).all():
+        raise NTKError("non-finite gradients (NaN/inf) in the Jacobian: the NTK is undefined")
     K = K.cpu()
     if readout.output == "trace":
         return K.mean(dim=0)
@@ -688,8 +689,9 @@ def _jac_vmap(model: nn.Module, X: torch.Tensor, readout: _Readout, names: list[
         y = _as_2d_output(call(pg, x.unsqueeze(0)), 1)
         return readout.rows(y).reshape(-1)  # (m,)
 
-    jac = vmap(jacrev(f1), in_dims=(None, 0), chunk_size=chunk)(primals, X)  # name -> (N, m, *shape)
     N = X.shape[0]
+    # chunk_size only when the samples do not fit at once: vmap concatenates chunked outputs (a copy)
+    jac = vmap(jacrev(f1), in_dims=(None, 0), chunk_size=chunk if chunk < N else None)(primals, X)
     m = next(iter(jac.values())).shape[1]
     for n in names:
         yield jac.pop(n).reshape(N * m, -1)
