@@ -164,18 +164,30 @@ def peak_mib(name: str, acts: list[str], deg: int, n: int, arch_text: str | None
 
 
 def _quad2(f, g, q1: float, q2: float, c: float) -> float:
-    """E[f(u) g(v)] by nested adaptive quadrature, u = √q1 z1, v = (c/√q1) z1 + √(q2 − c²/q1) z2."""
+    """E[f(u) g(v)] by nested adaptive quadrature, u = √q1 z1, v = (c/√q1) z1 + √(q2 − c²/q1) z2,
+    split where u = 0 (outer) and v = 0 (inner), the kinks of the relu family."""
     a = math.sqrt(q1)
     b = c / a
     s = math.sqrt(max(q2 - b * b, 0.0))
     phi = 1.0 / math.sqrt(2 * math.pi)
+    opts = {"epsabs": 1e-13, "epsrel": 1e-12, "limit": 200}
 
     def inner(z1: float) -> float:
-        return integrate.quad(lambda z2: float(g(np.array(b * z1 + s * z2))) * phi * math.exp(-z2 * z2 / 2),
-                              -np.inf, np.inf, epsabs=1e-13, epsrel=1e-12, limit=200)[0]
+        if s <= 1e-12 * math.sqrt(q2):  # v = b z1: one Gaussian on both sides
+            return float(g(np.array(b * z1)))
+        k = -b * z1 / s
 
-    return integrate.quad(lambda z1: float(f(np.array(a * z1))) * inner(z1) * phi * math.exp(-z1 * z1 / 2),
-                          -np.inf, np.inf, epsabs=1e-13, epsrel=1e-12, limit=200)[0]
+        def h(z2: float) -> float:
+            return float(g(np.array(b * z1 + s * z2))) * phi * math.exp(-z2 * z2 / 2)
+
+        if abs(k) > 40.0:  # the kink carries no Gaussian mass
+            return integrate.quad(h, -np.inf, np.inf, **opts)[0]
+        return integrate.quad(h, -np.inf, k, **opts)[0] + integrate.quad(h, k, np.inf, **opts)[0]
+
+    def outer(z1: float) -> float:
+        return float(f(np.array(a * z1))) * inner(z1) * phi * math.exp(-z1 * z1 / 2)
+
+    return integrate.quad(outer, -np.inf, 0.0, **opts)[0] + integrate.quad(outer, 0.0, np.inf, **opts)[0]
 
 
 def reference_pairs(acts: list[str], X: np.ndarray, pairs: list[tuple[int, int]]) -> np.ndarray:
