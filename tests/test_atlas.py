@@ -260,6 +260,7 @@ def test_cli_atlas_and_report(bench, tmp_path, capsys):
     assert rc == 0
     out = capsys.readouterr().out
     assert "| params@cifar10 | 40 | no |" in out and (tmp_path / "f.png").is_file()
+    assert "Kendall τ on the 40 cells of params@cifar10 (incomplete)" in out  # beside theory on the same cells
     assert main(["atlas", "--scores", "nope", "--table", str(table)]) == 1
 
 

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy import stats
 
 from empirics.nas.atlas import AtlasTable, _atomic_write
 from empirics.nas.benchmark import DATASETS, Benchmark
@@ -135,6 +136,20 @@ def atlas_report(
         c["shortcut_free_top10"] = float(free[order[:10]].mean())
         c["shortcut_free_top100"] = float(free[order[:100]].mean())
         cols[name] = c
+    # an incomplete column beside every complete one on the same cells (Kendall τ, no bootstrap)
+    for name, c in cols.items():
+        if c["complete"]:
+            continue
+        pool = np.flatnonzero(t.done[name])
+        same = {}
+        for other, oc in cols.items():
+            if other == name or not (oc["complete"] or t.done[other][pool].all()):
+                continue
+            same[other] = {
+                ds: float(stats.kendalltau(stats.rankdata(t.values[other][pool]), accs[ds][pool]).statistic)
+                for ds in DATASETS
+            }
+        c["same_cells_kendall"] = same
     # P-T: the CIFAR-10-image column per score; P-D: each dataset's own-image column (or the
     # dataset-independent column) on its own dataset
     by_score: dict[str, dict[str | None, str]] = {}
@@ -198,6 +213,18 @@ def _markdown(rep: dict[str, Any]) -> str:
         L.append(f"| {name} | {c['cells']} | {'yes' if c['complete'] else 'no'} | {rho} | {tau} |")
     for k, v in rep["peers_kendall"].items():
         L.append(f"| *{k}* | 15625 | | | | | {' | '.join(_f(x) for x in v.values())} |")
+    for name, c in cols.items():
+        if c["complete"] or not c.get("same_cells_kendall"):
+            continue
+        L.append("")
+        own = " | ".join(_f(c["correlation"][d]["kendall"]) for d in DATASETS)
+        L.append(f"Kendall τ on the {c['cells']} cells of {name} (incomplete), every column on the same cells:")
+        L.append("")
+        L.append("| column | τ C10 | τ C100 | τ IN16 |")
+        L.append("|---|---:|---:|---:|")
+        L.append(f"| **{name}** | {own} |")
+        for other, v in c["same_cells_kendall"].items():
+            L.append(f"| {other} | " + " | ".join(_f(v[d]) for d in DATASETS) + " |")
     L.append("")
     L.append(f"### P-S(N) on each column's own search dataset ({rep['repeats']} draws, mean ± std; Δ = mean − paper)")
     L.append("")
