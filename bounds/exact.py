@@ -90,12 +90,16 @@ def exact_levels(arch, X, kp=None, errors: KernelErrors | None = None) -> ExactL
     e_theta = spectral_bound(err.ntk)
     lam = _lmin(kp.ntk)
     ro = max(0.0, _lmin(kp.readout_term) - spectral_bound(err.nngp))
-    s1 = ro + sum(max(0.0, _lmin(e.ntk_term) - spectral_bound(err.ntk_term[e.index])) for e in kp.edges)
-    s2 = ro
+    s1 = s2 = ro
     for e in kp.edges:
         A = e.c_w * kp.sigma[e.src] * e.derivative_kernel
         lam_a = max(0.0, _lmin(A) - spectral_bound(err.schur[e.index]))
         pi_min = max(0.0, float((np.diag(kp.pi[e.dst]) - np.diag(err.pi[e.dst])).min()))
-        s2 += e.alpha**2 * lam_a * pi_min
+        schur_e = e.alpha**2 * lam_a * pi_min
+        # Both are rigorous lower bounds on λ_min(T_e); their honest corrections differ, so the direct
+        # one can fall below the Schur one: S1 takes the larger, which keeps S1 ≥ S2 after correction.
+        direct_e = max(0.0, _lmin(e.ntk_term) - spectral_bound(err.ntk_term[e.index]))
+        s1 += max(direct_e, schur_e)
+        s2 += schur_e
     ud, up, u2, _ = upper_from_kernel(kp.ntk)
     return ExactLevels(lam, s1, s2, ud + e_theta, up + e_theta, u2 + e_theta, e_theta)

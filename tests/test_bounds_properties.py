@@ -7,6 +7,7 @@ theory's own reported quadrature error bound, never a loosened fudge factor.
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -187,3 +188,23 @@ def test_deriv_second_of_saturating_activations_at_large_variance() -> None:
         nu = moments.deriv_second("tanh", q)
         assert nu == pytest.approx(4.0 / 3.0 / math.sqrt(2 * math.pi * q), rel=0.02)
         assert nu == derivative_second_moments("tanh", np.array([q]))[0]
+
+
+def test_honest_s1_stays_above_s2_regression() -> None:
+    """Regression (found by hypothesis): after each level subtracts its own rigorous error bound, the
+    direct Weyl term of an edge (λ_min(T_e) − ‖B_T‖) fell to 0 while its Schur bound stayed at 1.8e-3,
+    so S2 > S1. S1 now takes the larger of the two rigorous lower bounds on λ_min(T_e) per edge."""
+    mix = "dense_mix(0.5*relu,0.5*tanh)"
+    arch = Arch.parse(f"|{mix}~0|+|{mix}~1|skip_connect~1|+|{mix}~2|skip_connect~2|")
+    X = np.array([
+        [0.97497834, -1.02441068], [1.39561539, 0.22859938], [-1.17215054, 0.7912415],
+        [1.14426071, 0.83106403], [-0.6873426, -1.23594505], [-1.41111512, 0.09356346],
+        [-1.40799319, -0.13249595], [-1.21922474, -0.71658289], [-1.22272417, -0.71059525],
+    ])
+    X *= np.sqrt(2.0) / np.linalg.norm(X, axis=1, keepdims=True)  # the printed example, back on the sphere
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # the mixture's truncation warning is expected
+        kp = theory.kernel_pieces(arch, X)
+    lv = exact_levels(arch, X, kp)
+    assert lv.s2 > 0.0
+    assert lv.s2 <= lv.s1 <= lv.exact
