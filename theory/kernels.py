@@ -255,7 +255,7 @@ def warn_if_truncated(arch: Arch, edges: list[tuple[Edge, str, float, float]], s
     warnings.warn(
         f"exact kernel of {arch}: dual-activation series truncated, relative error per entry bounded by "
         f"{parts} (KernelPieces.relative_error_bound); saturating activations at large variance approach "
-        "a step (tanh, sigmoid) or a relu (gelu, swish), whose Hermite series converge slowly",
+        "a step (tanh, sigmoid) or a relu (swish), whose Hermite series converge slowly",
         RuntimeWarning,
         stacklevel=stacklevel,
     )
