@@ -17,7 +17,7 @@ import bounds
 import theory
 from bounds.exact import exact_levels
 from theory.presets import fc_chain, fc_skip, nats_fc_analogue, resnet
-from theory.space import NATS_OPS
+from theory.space import NATS_OPS, nats_arch_string
 
 ACTS = ["relu", "leaky_relu(0.2)", "tanh", "sigmoid", "swish", "gelu", "erf", "identity"]
 
@@ -34,7 +34,7 @@ def sample(family: str, rng: np.random.Generator):
         return resnet(acts[0], L, str(rng.choice(["1", "1/sqrt(L)", "1/L"])))
     while True:
         ops = [str(rng.choice(NATS_OPS)) for _ in range(6)]
-        a = nats_fc_analogue(f"|{ops[0]}~0|+|{ops[1]}~0|{ops[2]}~1|+|{ops[3]}~0|{ops[4]}~1|{ops[5]}~2|")
+        a = nats_fc_analogue(nats_arch_string(ops))
         if not a.is_zero and a.dense_edges:
             return a
 

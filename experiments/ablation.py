@@ -59,15 +59,14 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from empirics.models.batchnorm import BN_MODES
 from empirics.models.nats_net import count_parameters
 from empirics.nas.benchmark import DATASETS, Benchmark, canonical_dataset
 from empirics.nas.cache import ScoreCache, options_fingerprint, record_key
 from empirics.nas.images import NUM_CLASSES, image_batch
-from empirics.nas.scores import EigenScore, _eigvalsh, get_score
-from empirics.nas.search import Scorer, class_key, correlate, representatives
+from empirics.nas.scores import EigenOptions, EigenScore, ScoreError, get_score
+from empirics.nas.search import Scorer, class_key, correlate, ps_draw, ps_pick, representatives
 from empirics.nas.strategies import evolution_search, prune_search, supernet
-from empirics.ntk.spectrum import NORMALIZATIONS, normalized_value, spectrum_stats
+from empirics.ntk.spectrum import NORMALIZATIONS, eigenvalues, normalized_value, spectrum_stats
 from theory.validate import as_int
 
 __all__ = [
@@ -86,10 +85,11 @@ __all__ = [
     "run_prune",
     "run_evolution",
     "baseline_values",
-    "random_class",
 ]
 
 OUTPUTS: tuple[str, ...] = ("sum", "class:rand", "full", "trace")
+#: where a variant's images come from: the score dataset's images, or N(0, 1) noise of their shape
+IMAGE_SOURCES: tuple[str, ...] = ("real", "gaussian")
 
 
 class AblationError(ValueError):
@@ -98,7 +98,9 @@ class AblationError(ValueError):
 
 @dataclass(frozen=True)
 class Variant:
-    """One configuration of the score (see the module docstring for each field)."""
+    """One configuration of the score: the ``eigen`` score's options (``EigenOptions``: C, N, bn, output,
+    batch_size, seeds, normalize; they are validated there) plus the image source ``images`` and the
+    ``kind`` of score (``eigen`` or a baseline). See the module docstring for each field."""
 
     kind: str = "eigen"
     C: int = 8
@@ -113,17 +115,24 @@ class Variant:
     def __post_init__(self) -> None:
         if self.kind not in ("eigen", "theory", "params"):
             raise AblationError(f"kind must be eigen, theory or params, got {self.kind!r}")
-        if self.bn not in BN_MODES:
-            raise AblationError(f"bn must be one of {', '.join(BN_MODES)}, got {self.bn!r}")
-        out = self.output
-        if not (out in OUTPUTS or (out.startswith("class:") and out[6:].isdigit())):
-            raise AblationError(f"output must be one of {OUTPUTS} or class:k, got {out!r}")
-        if self.images not in ("real", "gaussian"):
-            raise AblationError(f"images must be real or gaussian, got {self.images!r}")
-        if self.normalize not in NORMALIZATIONS:
-            raise AblationError(f"normalize must be one of {NORMALIZATIONS}, got {self.normalize!r}")
-        if self.seeds < 1 or self.batch_size < 2 or self.C < 1 or self.N < 1:
-            raise AblationError("seeds >= 1, batch_size >= 2, C >= 1 and N >= 1 required")
+        if self.images not in IMAGE_SOURCES:
+            raise AblationError(f"images must be one of {', '.join(IMAGE_SOURCES)}, got {self.images!r}")
+        try:
+            self.options()
+        except ScoreError as exc:
+            raise AblationError(str(exc)) from None
+
+    def options(self, seeds: int | None = None) -> EigenOptions:
+        """The ``eigen`` score's options of this variant (``seeds`` overrides the number of initializations)."""
+        return EigenOptions(
+            batch_size=self.batch_size,
+            output=self.output,
+            bn=self.bn,
+            seeds=self.seeds if seeds is None else seeds,
+            C=self.C,
+            N=self.N,
+            normalize=self.normalize,
+        )
 
     def spectrum_options(self) -> dict[str, Any]:
         """The options that determine one spectrum (not ``seeds`` nor ``normalize``)."""
@@ -239,22 +248,12 @@ def cell_sample(bench: Benchmark, n: int, seed: int = 0, start: int = 0) -> list
 # --------------------------------------------------------------------------- spectra and normalizations
 
 
-def random_class(seed: int, num_classes: int) -> int:
-    """The class used by ``output='class:rand'`` for score seed ``seed`` (same for every cell)."""
-    return int(np.random.default_rng([int(seed), 0xC1A55]).integers(num_classes))
-
-
 ModelFactory = Callable[[str, int, int, int], nn.Module]
 
 
-def _eigen_score(variant: Variant, seed: int, num_classes: int, model_factory: ModelFactory | None) -> Any:
-    """The single-initialization ``EigenScore`` whose spectrum a variant reads (``class:rand`` resolved
-    to the class drawn from ``seed``)."""
-    out = variant.output
-    if out == "class:rand":
-        out = f"class:{random_class(seed, num_classes)}"
-    return EigenScore(model_factory=model_factory, batch_size=variant.batch_size, output=out, bn=variant.bn,
-                      seeds=1, C=variant.C, N=variant.N)
+def _eigen_score(variant: Variant, model_factory: ModelFactory | None) -> EigenScore:
+    """The single-initialization ``EigenScore`` whose spectrum a variant reads."""
+    return EigenScore(model_factory=model_factory, **variant.options(seeds=1).as_dict())
 
 
 @dataclass
@@ -328,16 +327,16 @@ class SpectrumRunner:
         P = self._params(arch, variant)
         X = self.batch(variant.images, variant.batch_size)
         if variant.output not in ("full", "trace"):
-            sc = _eigen_score(variant, self.seed, self.num_classes, self.model_factory)
+            sc = _eigen_score(variant, self.model_factory)
             ev = sc.spectrum(arch, X, self.seed, self.num_classes, k)
             return {variant.output: spectrum_stats(ev, P)}
-        sc = _eigen_score(replace(variant, output="full"), self.seed, self.num_classes, self.model_factory)
+        sc = _eigen_score(replace(variant, output="full"), self.model_factory)
         K = sc.kernel(arch, X, self.seed, self.num_classes, k)
         C = self.num_classes
         if K.shape != (len(X) * C, len(X) * C):
             raise AblationError(f"full kernel of shape {tuple(K.shape)}, expected {len(X) * C} rows")
         K_trace = torch.stack([K[c::C, c::C] for c in range(C)]).mean(dim=0)
-        return {"full": spectrum_stats(_eigvalsh(K), P), "trace": spectrum_stats(_eigvalsh(K_trace), P)}
+        return {"full": spectrum_stats(eigenvalues(K), P), "trace": spectrum_stats(eigenvalues(K_trace), P)}
 
     def store(
         self, key: str, st: Mapping[str, float], arch: str, cls: str, variant: Variant, k: int, dt: float, **extra: Any
@@ -410,7 +409,7 @@ class SpectrumRunner:
         recs = self.stats(indices, variant)
         vals = np.empty(len(recs))
         for i, row in enumerate(recs):
-            vs = [normalized_value(r["stats"], variant.normalize) for r in row]
+            vs = [normalized_value(r["stats"], variant.options().reduction) for r in row]
             vals[i] = float(np.mean(vs)) if vs else math.nan
         per_class: dict[str, float] = {}
         for row in recs:
@@ -432,9 +431,8 @@ def pool_search(
     chosen: list[int] = []
     oracle: dict[str, list[float]] = {d: [] for d in DATASETS}
     for r in range(repeats):
-        sub = np.random.default_rng([int(seed), r]).choice(len(indices), size=n, replace=False)
-        s = np.where(np.isnan(values[sub]), -np.inf, values[sub])
-        chosen.append(int(indices[int(sub[int(np.argmax(s))])]))
+        sub = ps_draw(range(len(indices)), n, seed, r)
+        chosen.append(int(indices[sub[ps_pick(values[sub])]]))
         for d in DATASETS:
             oracle[d].append(float(np.nanmax(bench.accuracies(d, [indices[j] for j in sub]))))
     out: dict[str, Any] = {"n": n, "repeats": repeats, "seed": seed, "chosen": chosen}
@@ -513,7 +511,7 @@ def _variant_fn_supernet(variant: Variant, runner: SpectrumRunner) -> Callable[[
         def factory(_arch: str, nc: int, C: int, N: int) -> nn.Module:
             return supernet(op_sets, C=C, N=N, num_classes=nc)
 
-        sc = _eigen_score(variant, runner.seed, runner.num_classes, factory)
+        sc = _eigen_score(variant, factory)
         X = runner.batch(variant.images, variant.batch_size)
         name = "supernet:" + "|".join("+".join(s) for s in op_sets)
         vals = []
@@ -531,7 +529,7 @@ def _variant_fn_supernet(variant: Variant, runner: SpectrumRunner) -> Callable[[
                 runner.store(key, st, name, name, variant, k, dt)
                 rec = runner.cache.record(key)
             assert rec is not None
-            vals.append(normalized_value(rec["stats"], variant.normalize))
+            vals.append(normalized_value(rec["stats"], variant.options().reduction))
         return float(np.mean(vals))
 
     return fn

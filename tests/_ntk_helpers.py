@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import torch
+from torch import nn
 
 from empirics.models.fc_model import FCNet
 
@@ -55,3 +56,39 @@ def mean_empirical_ntk(arch, X: np.ndarray, width: int, seeds) -> np.ndarray:
 
 def rel_fro(A: np.ndarray, B: np.ndarray) -> float:
     return float(np.linalg.norm(A - B) / np.linalg.norm(B))
+
+
+def _weight_params(model: nn.Module) -> list[torch.Tensor]:
+    return [p for n, p in model.named_parameters() if p.requires_grad and "weight" in n]
+
+
+def weight_ntk(model: nn.Module, x: torch.Tensor, output: str = "sum") -> torch.Tensor:
+    """Reference for the ``eigen`` score's kernel, written apart from ``empirics.ntk``: the empirical NTK
+    over the model's ``weight`` tensors, float64 Gram, the TE-NAS way.
+
+    One forward of the whole batch in the model's current mode (BN train couples the samples), then one
+    backward per output: ``output='sum'`` differentiates Σ_c f_c(x_i) (N×N kernel), ``'full'`` every
+    logit f_c(x_i) ((N·C)×(N·C) kernel, ordered sample-major). Parameters that get no gradient (dead
+    branches) contribute zero.
+    """
+    params = _weight_params(model)
+    if not params:
+        raise ValueError("the model has no weight tensors")
+    out = model(x)
+    if isinstance(out, (tuple, list)):
+        out = out[-1]
+    out = out.reshape(len(x), -1)
+    if output == "sum":
+        targets = [out[i].sum() for i in range(len(x))]
+    elif output == "full":
+        targets = [out[i, c] for i in range(len(x)) for c in range(out.shape[1])]
+    else:
+        raise ValueError(f"output must be 'sum' or 'full', got {output!r}")
+    rows = []
+    for t in targets:
+        grads = torch.autograd.grad(t, params, retain_graph=True, allow_unused=True)
+        rows.append(
+            torch.cat([(g if g is not None else torch.zeros_like(p)).reshape(-1) for g, p in zip(grads, params)])
+        )
+    J = torch.stack(rows).to(torch.float64)
+    return J @ J.T

@@ -17,7 +17,6 @@ from eigennas.cli import main
 from empirics.nas.cache import ScoreCache
 from empirics.nas.search import class_key, representatives
 from empirics.nas.strategies import (
-    EDGES,
     SearchError,
     arch_from_ops,
     cell_connected,
@@ -39,7 +38,7 @@ from experiments.ablation import (
     parse_variant,
     pool_search,
 )
-from theory.space import NATS_OPS
+from theory.space import NATS_EDGES, NATS_OPS
 
 TINY = Variant(C=8, N=1, batch_size=8)
 ARCH1 = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_1x1~1|skip_connect~2|"
@@ -156,8 +155,9 @@ def test_gaussian_images_and_random_class(bench, batch):
 def test_full_and_trace_share_one_jacobian(bench, batch, tmp_path):
     """output=full and output=trace come from one full Jacobian; both equal the direct computations,
     and the sum-of-logits kernel equals the block sums of the full kernel (an independent check)."""
-    from empirics.nas.scores import _eigvalsh, _init_seed, get_score
+    from empirics.nas.scores import _init_seed, get_score
     from empirics.ntk import empirical_ntk
+    from empirics.ntk.spectrum import eigenvalues
 
     i = bench.index(ARCH1)
     arch = representatives(bench, "canonical")[class_key(bench.arch(i), "canonical", bench)]
@@ -174,7 +174,7 @@ def test_full_and_trace_share_one_jacobian(bench, batch, tmp_path):
     K_full = empirical_ntk(model, X, output="full", method="loop", params="weights")
     K_sum = empirical_ntk(model, X, output="sum", method="loop", params="weights")
     for st, K in ((trace, K_tr), (full, K_full)):
-        ev = _eigvalsh(K)
+        ev = eigenvalues(K)
         assert st["lmin"] == pytest.approx(ev[0], rel=1e-9, abs=1e-12 * ev[-1])
         assert st["trace"] == pytest.approx(ev.sum(), rel=1e-9)
     assert trace["n"] == 8 and full["n"] == 80
@@ -282,7 +282,7 @@ def test_prune_search_toy_score():
     res = prune_search(score)
     assert ops_from_arch(res["arch"]) == pref
     assert len(res["rounds"]) == 4
-    assert res["evaluations"] == len(EDGES) * (5 + 4 + 3 + 2)
+    assert res["evaluations"] == len(NATS_EDGES) * (5 + 4 + 3 + 2)
 
 
 def test_cell_connected():

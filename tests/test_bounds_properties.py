@@ -18,7 +18,7 @@ import bounds
 import theory
 from bounds.exact import exact_levels
 from theory.presets import fc_chain, fc_skip, nats_fc_analogue, resnet
-from theory.space import NATS_OPS, Arch
+from theory.space import NATS_OPS, Arch, nats_arch_string
 
 ACTS = ["relu", "leaky_relu(0.2)", "tanh", "sigmoid", "swish", "gelu", "erf", "identity",
         "mix(0.5*relu,0.5*tanh)"]
@@ -50,7 +50,7 @@ def resnets(draw, acts=ACTS) -> Arch:
 @st.composite
 def nats(draw) -> Arch:
     ops = draw(st.lists(st.sampled_from(NATS_OPS), min_size=6, max_size=6))
-    s = f"|{ops[0]}~0|+|{ops[1]}~0|{ops[2]}~1|+|{ops[3]}~0|{ops[4]}~1|{ops[5]}~2|"
+    s = nats_arch_string(ops)
     return nats_fc_analogue(s)
 
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
 
 from empirics import build_model, eigvalsh, lambda_min, repeat_over_seeds
 from empirics.models.nats_net import NATSNetwork
-from empirics.ntk.spectrum import condition_number, lambda_max
+from empirics.ntk.spectrum import condition_number, eigenvalues, lambda_max
 from theory.presets import fc_chain
 from theory.space import ArchError
 
@@ -28,8 +30,14 @@ def test_spectrum_helpers():
     assert condition_number(torch.diag(torch.tensor([0.0, 1.0]))) == float("inf")
     with pytest.raises(ValueError, match="square"):
         eigvalsh(torch.ones(2, 3))
-    with pytest.raises(ValueError, match="non-finite"):
-        eigvalsh(torch.tensor([[float("nan")]]))
+    # the one NaN rule: a kernel with a non-finite entry has NaN eigenvalues (its scores rank last)
+    nan_K = torch.tensor([[1.0, float("nan")], [0.0, 1.0]], dtype=torch.float64)
+    assert torch.isnan(eigvalsh(nan_K)).all() and math.isnan(lambda_min(nan_K)) and math.isnan(condition_number(nan_K))
+    mixed = eigvalsh(torch.stack([torch.eye(2, dtype=torch.float64), nan_K]))
+    assert mixed[0].tolist() == [1.0, 1.0] and torch.isnan(mixed[1]).all()
+    # numpy and tensor forms are the same values
+    R = torch.randn(5, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    assert eigvalsh(R @ R.T).numpy().tolist() == eigenvalues(R @ R.T).tolist()
 
 
 def test_repeat_over_seeds():

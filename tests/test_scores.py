@@ -7,12 +7,13 @@ import math
 import numpy as np
 import pytest
 import torch
+from _ntk_helpers import weight_ntk
 from scipy.spatial.distance import cdist
 from torch import nn
 from toy_cells import toy_factory
 
 from empirics.nas import scores as S
-from empirics.nas.scores import SCORES, ScoreError, get_score, parse_options, weight_ntk
+from empirics.nas.scores import SCORES, ScoreError, get_score, parse_options
 
 ARCH = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
 ZERO = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"
@@ -56,6 +57,43 @@ def test_registry_and_options():
     assert get_score("tenas_cond").options["C"] == 16 and get_score("tenas_cond").options["batch_size"] == 64
     with pytest.raises(ScoreError, match="key=value"):
         parse_options(["seeds"], "eigen")
+
+
+def test_options_are_frozen_dataclasses_validated_in_one_place():
+    """Each score's options are one frozen dataclass; the registry and the ablation's variants both
+    construct it, so they refuse the same values with the same message."""
+    import dataclasses
+
+    from experiments.ablation import AblationError, Variant
+
+    s = get_score("eigen", bn="eval")
+    assert isinstance(s.opts, S.EigenOptions) and s.opts.as_dict() == s.options
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        s.opts.bn = "train"  # type: ignore[misc]
+    for bad in ({"bn": "maybe"}, {"normalize": "zscore"}, {"output": "mean"}, {"seeds": 0}, {"C": 0}):
+        with pytest.raises(ScoreError) as from_score:
+            get_score("eigen", **bad)
+        with pytest.raises(AblationError) as from_variant:
+            Variant(**bad)
+        assert str(from_score.value) == str(from_variant.value)
+    # the defaults each score class advertises are its options dataclass's defaults
+    for name, cls in SCORES.items():
+        if cls.Options is not None:
+            assert cls.defaults == cls.Options().as_dict(), name
+    with pytest.raises(ScoreError, match="bn"):
+        get_score("naswot", bn="sometimes")
+    with pytest.raises(ScoreError, match="source"):
+        get_score("theory", source="mnist")
+    assert Variant(output="class:rand").options().output == "class:rand"
+
+
+def test_class_rand_reads_the_class_drawn_from_the_score_seed(batch):
+    x, _ = batch
+    for seed in (0, 1, 2):
+        k = S.random_class(seed, 10)
+        rand = get_score("eigen", model_factory=toy_factory, batch_size=8, seeds=1, output="class:rand", **SMALL)
+        fixed = get_score("eigen", model_factory=toy_factory, batch_size=8, seeds=1, output=f"class:{k}", **SMALL)
+        assert rand.score(ARCH, x, seed=seed) == fixed.score(ARCH, x, seed=seed)
 
 
 def test_eigen_is_lambda_min_of_the_weight_ntk(batch):

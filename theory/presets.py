@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from theory.activations import Activation, parse_activation
-from theory.space import NATS_OPS, Arch, ArchError, Edge, Op, OpKind
+from theory.space import NATS_OPS, Arch, ArchError, Edge, Op, OpKind, nats_arch_string
 
 __all__ = [
     "fc_chain",
@@ -119,8 +119,4 @@ def all_nats_arch_strings() -> list[str]:
     3←1, 3←2) with the last edge varying slowest... the exact order is checked against the
     benchmark table in the tests; here edges are enumerated with itertools.product over NATS_OPS.
     """
-    out = []
-    for ops in itertools.product(NATS_OPS, repeat=6):
-        e10, e20, e21, e30, e31, e32 = ops
-        out.append(f"|{e10}~0|+|{e20}~0|{e21}~1|+|{e30}~0|{e31}~1|{e32}~2|")
-    return out
+    return [nats_arch_string(ops) for ops in itertools.product(NATS_OPS, repeat=6)]

@@ -39,6 +39,8 @@ __all__ = [
     "Edge",
     "Arch",
     "NATS_OPS",
+    "NATS_EDGES",
+    "nats_arch_string",
 ]
 
 
@@ -59,6 +61,8 @@ class OpKind(str, enum.Enum):
 
 #: The five operations of the NATS-Bench topology search space, in its canonical order.
 NATS_OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
+#: The six edges (src → dst) of a NATS-Bench topology cell, in arch-string order.
+NATS_EDGES: tuple[tuple[int, int], ...] = ((0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3))
 _CONV_KINDS = {OpKind.CONV1X1, OpKind.CONV3X3, OpKind.AVGPOOL}
 _NUM = NUMBER  # ASCII digits only (\d would read Arabic-Indic or full-width digits)
 
@@ -450,12 +454,30 @@ class Arch:
         )
         return Arch(nodes)
 
+    def nats_ops(self) -> list[str]:
+        """The six edge ops (``NATS_EDGES`` order) of a NATS-Bench topology cell; ArchError for any other
+        architecture. The inverse of ``nats_arch_string``."""
+        if [(e.src, e.dst) for e in self.edges] != list(NATS_EDGES) or any(
+            e.op.token not in NATS_OPS for e in self.edges
+        ):
+            raise ArchError(f"not a NATS topology cell: {self}")
+        return [e.op.token for e in self.edges]
+
     def with_ops(self, ops: Sequence[str | Op]) -> Arch:
         """Same DAG with the ops replaced, in ``edges`` order."""
         if len(ops) != len(self.edges):
             raise ArchError(f"expected {len(self.edges)} ops, got {len(ops)}")
         it = iter(o if isinstance(o, Op) else Op.parse(o) for o in ops)
         return Arch(tuple(tuple(Edge(e.src, e.dst, next(it)) for e in inc) for inc in self.nodes))
+
+
+def nats_arch_string(ops: Sequence[str]) -> str:
+    """The NATS-Bench arch string of the topology cell with the six edge ops ``ops`` (``NATS_EDGES``
+    order): ``|o₀~0|+|o₁~0|o₂~1|+|o₃~0|o₄~1|o₅~2|``. ``Arch.nats_ops`` is its inverse."""
+    if len(ops) != len(NATS_EDGES):
+        raise ArchError(f"a NATS cell has {len(NATS_EDGES)} edges, got {len(ops)} ops")
+    o = [str(x) for x in ops]
+    return f"|{o[0]}~0|+|{o[1]}~0|{o[2]}~1|+|{o[3]}~0|{o[4]}~1|{o[5]}~2|"
 
 
 def _by_src(e: Edge) -> tuple[int, str]:

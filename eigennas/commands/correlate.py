@@ -11,7 +11,7 @@ import numpy as np
 from eigennas.commands._nats_common import add_common, opt_tag, setup, since_start, write_csv, write_json
 from eigennas.commands._types import n_or_all, nonnegative_int, open_unit_interval, positive_int
 from empirics.nas.benchmark import DATASETS, canonical_dataset
-from empirics.nas.search import Scorer, correlate, scatter_plot
+from empirics.nas.search import Scorer, correlate, ps_draw, scatter_plot
 from theory import files
 
 HELP = "rank correlation (Spearman, Kendall, bootstrap CIs) of a score with NATS-Bench accuracy"
@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     datasets = [canonical_dataset(d) for d in args.datasets]
     n = len(bench) if str(args.n) == "all" else int(args.n)
     if args.draws > 0:
-        idx = sorted({i for r in range(args.draws) for i in bench.sample(n, np.random.default_rng([args.seed, r]))})
+        idx = sorted({i for r in range(args.draws) for i in ps_draw(range(len(bench)), n, args.seed, r)})
     elif n >= len(bench):
         idx = list(range(len(bench)))
     else:

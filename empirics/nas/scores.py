@@ -55,6 +55,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
 import numpy as np
@@ -64,7 +65,7 @@ from torch import nn
 from empirics.models.batchnorm import BN_MODES, BatchNormModeError, set_bn_mode
 from empirics.models.nats_net import NATSNetwork, count_parameters
 from empirics.ntk.empirical import empirical_ntk, is_batch_coupled
-from empirics.ntk.spectrum import NORMALIZATIONS, normalized_value, spectrum_stats
+from empirics.ntk.spectrum import NORMALIZATIONS, eigenvalues, normalized_value, spectrum_stats
 from theory import lambda_min, sphere_data
 from theory.space import Arch
 from theory.validate import as_float, as_int
@@ -82,8 +83,14 @@ __all__ = [
     "GradNormScore",
     "ParamsScore",
     "TheoryScore",
-    "weight_ntk",
     "ModelFactory",
+    "ScoreOptions",
+    "EigenOptions",
+    "TenasCondOptions",
+    "BatchOptions",
+    "NetworkOptions",
+    "TheoryOptions",
+    "random_class",
 ]
 
 ModelFactory = Callable[[str, int, int, int], nn.Module]
@@ -110,8 +117,139 @@ def _init_seed(seed: int, k: int) -> int:
     return int(np.random.SeedSequence([int(seed), int(k), 7919]).generate_state(1)[0])
 
 
+# ---------------------------------------------------------------------------------- options
+
+
+def _check_network(C: int, N: int) -> None:
+    if int(C) < 1 or int(N) < 1:
+        raise ScoreError(f"the network needs C >= 1 channels and N >= 1 cells per stage, got C={C}, N={N}")
+
+
+def _check_bn(score: str, bn: str) -> None:
+    if bn not in BN_MODES:
+        raise ScoreError(f"{score}: bn must be one of {', '.join(BN_MODES)}, got {bn!r}")
+
+
+@dataclass(frozen=True)
+class ScoreOptions:
+    """The options of one score: a frozen dataclass whose ``__post_init__`` is the only place they are
+    validated (the registry, the command line and the ablation variants all construct one)."""
+
+    def __post_init__(self) -> None:
+        self.check()
+
+    def check(self) -> None:
+        """Refuse invalid values with a ``ScoreError`` naming the option (subclasses)."""
+
+    def as_dict(self) -> dict[str, Any]:
+        """The options as a plain dict (the form stored in the cache key and in result files)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(frozen=True)
+class EigenOptions(ScoreOptions):
+    """Options of ``eigen`` (see the module docstring). ``output``: 'sum', 'full', 'trace', 'class:k' or
+    'class:rand' (one class drawn from the score seed, the same for every cell); ``normalize``: one of
+    ``NORMALIZATIONS`` or 'none' (= 'raw')."""
+
+    batch_size: int = 32
+    output: str = "sum"
+    bn: str = "train"
+    seeds: int = 3
+    C: int = 8
+    N: int = 1
+    normalize: str = "trace"
+
+    def check(self) -> None:
+        out = str(self.output)
+        if not (out in ("sum", "full", "trace", "class:rand") or (out.startswith("class:") and out[6:].isdigit())):
+            raise ScoreError(f"eigen: output must be 'sum', 'full', 'trace', 'class:k' or 'class:rand', got {out!r}")
+        _check_bn("eigen", self.bn)
+        if self.normalize not in ("none", *NORMALIZATIONS):
+            raise ScoreError(
+                f"eigen: normalize must be one of {', '.join(NORMALIZATIONS)} ('none' = 'raw'), got {self.normalize!r}"
+            )
+        if int(self.seeds) < 1 or int(self.batch_size) < 2:
+            raise ScoreError("eigen: seeds >= 1 and batch_size >= 2 required")
+        _check_network(self.C, self.N)
+
+    @property
+    def reduction(self) -> str:
+        """The ``normalized_value`` reduction of the spectrum ('none' read as 'raw')."""
+        return "raw" if self.normalize == "none" else str(self.normalize)
+
+
+@dataclass(frozen=True)
+class TenasCondOptions(EigenOptions):
+    """Options of ``tenas_cond``: the eigen options (same kernel) with the defaults of TE-NAS-style runs
+    at NATS size; ``normalize`` is not used (the reduction is always 'cond')."""
+
+    batch_size: int = 64
+    C: int = 16
+    N: int = 5
+    normalize: str = "none"
+
+    @property
+    def reduction(self) -> str:
+        return "cond"
+
+
+@dataclass(frozen=True)
+class BatchOptions(ScoreOptions):
+    """Options of the scores that forward one batch through the NATS network (naswot, grad_norm)."""
+
+    batch_size: int = 64
+    bn: str = "train"
+    C: int = 16
+    N: int = 5
+
+    def check(self) -> None:
+        if int(self.batch_size) < 1:
+            raise ScoreError(f"batch_size must be >= 1, got {self.batch_size}")
+        _check_bn("score", self.bn)
+        _check_network(self.C, self.N)
+
+
+@dataclass(frozen=True)
+class NetworkOptions(ScoreOptions):
+    """Options of the scores that only need the network's size (synflow, params)."""
+
+    C: int = 16
+    N: int = 5
+
+    def check(self) -> None:
+        _check_network(self.C, self.N)
+
+
+@dataclass(frozen=True)
+class TheoryOptions(ScoreOptions):
+    """Options of ``theory``: the fixed points (``theory.sphere_data``) and the FC analogue's activation."""
+
+    n_points: int = 16
+    dim: int = 32
+    data_seed: int = 0
+    source: str = "gaussian"
+    conv_activation: str = "relu"
+
+    def check(self) -> None:
+        if int(self.n_points) < 1 or int(self.dim) < 1:
+            raise ScoreError(f"theory: n_points and dim must be >= 1, got {self.n_points}, {self.dim}")
+        if self.source not in ("gaussian", "cifar10"):
+            raise ScoreError(f"theory: source must be 'gaussian' or 'cifar10', got {self.source!r}")
+
+
+def random_class(seed: int, num_classes: int) -> int:
+    """The class read by ``output='class:rand'`` for score seed ``seed`` (the same for every cell)."""
+    return int(np.random.default_rng([int(seed), 0xC1A55]).integers(num_classes))
+
+
+# ---------------------------------------------------------------------------------- scores
+
+
 class Score:
-    """Base class: subclasses set ``name``, ``defaults`` and implement ``_score``."""
+    """Base class: subclasses set ``name`` and ``Options`` (a ``ScoreOptions`` dataclass; ``defaults`` is
+    derived from it) and implement ``_score``. A score without ``Options`` may set ``defaults``, a dict
+    of option names and default values, itself."""
 
     name: ClassVar[str] = ""
     needs_images: ClassVar[bool] = True
@@ -122,18 +260,27 @@ class Score:
     #: False when the value does not depend on the dataset (no images, no number of classes): the
     #: cache then stores one value for all datasets.
     dataset_dependent: ClassVar[bool] = True
+    Options: ClassVar[type[ScoreOptions] | None] = None
     defaults: ClassVar[dict[str, Any]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "_check" in cls.__dict__:
+            raise TypeError(f"{cls.__name__}: validate options in an Options dataclass (ScoreOptions.check)")
+        if cls.__dict__.get("Options") is not None:
+            cls.defaults = cls.Options().as_dict()
 
     def __init__(self, model_factory: ModelFactory | None = None, **options: Any) -> None:
         unknown = sorted(set(options) - set(self.defaults))
         if unknown:
             raise ScoreError(f"score {self.name!r} has no option(s) {unknown}; options: {sorted(self.defaults)}")
-        self.options: dict[str, Any] = {**self.defaults, **options}
+        self.opts: ScoreOptions | None = None
+        if self.Options is not None:
+            self.opts = self.Options(**{**self.defaults, **options})
+            self.options: dict[str, Any] = self.opts.as_dict()
+        else:
+            self.options = {**self.defaults, **options}
         self.model_factory = model_factory or default_model_factory
-        self._check()
-
-    def _check(self) -> None:
-        """Validate options (subclasses)."""
 
     @property
     def batch_size(self) -> int:
@@ -228,58 +375,15 @@ def parse_options(pairs: list[str] | None, name: str) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------- NTK
 
 
-def _weight_params(model: nn.Module) -> list[torch.Tensor]:
-    return [p for n, p in model.named_parameters() if p.requires_grad and "weight" in n]
-
-
-def weight_ntk(model: nn.Module, x: torch.Tensor, output: str = "sum") -> torch.Tensor:
-    """Empirical NTK over the model's ``weight`` tensors, float64 Gram, the TE-NAS way.
-
-    One forward of the whole batch in the model's current mode (BN train couples the samples), then one
-    backward per output: ``output='sum'`` differentiates Σ_c f_c(x_i) (N×N kernel), ``'full'`` every
-    logit f_c(x_i) ((N·C)×(N·C) kernel, ordered sample-major). Parameters that get no gradient (dead
-    branches) contribute zero.
-    """
-    params = _weight_params(model)
-    if not params:
-        raise ScoreError("the model has no weight tensors")
-    out = model(x)
-    if isinstance(out, (tuple, list)):
-        out = out[-1]
-    out = out.reshape(len(x), -1)
-    if output == "sum":
-        targets = [out[i].sum() for i in range(len(x))]
-    elif output == "full":
-        targets = [out[i, c] for i in range(len(x)) for c in range(out.shape[1])]
-    else:
-        raise ScoreError(f"output must be 'sum' or 'full', got {output!r}")
-    rows = []
-    for t in targets:
-        grads = torch.autograd.grad(t, params, retain_graph=True, allow_unused=True)
-        rows.append(
-            torch.cat([(g if g is not None else torch.zeros_like(p)).reshape(-1) for g, p in zip(grads, params)])
-        )
-    J = torch.stack(rows).to(torch.float64)
-    return J @ J.T
-
-
 def _ntk(model: nn.Module, x: torch.Tensor, output: str) -> torch.Tensor:
     """The NTK of the ``weight`` tensors through the project's engine ``empirics.ntk.empirical_ntk``:
-    for batch-coupled models (BatchNorm with batch statistics, ``bn='train'``) the LOOP method on CPU,
-    the TE-NAS reference, and AUTO on CUDA; for models whose samples do not interact (``bn='eval'``,
-    ``bn='decoupled'``) AUTO, i.e. the LAYERWISE structured products, which compute the same kernel
-    without a backward pass per output (checked in the tests against the loop).
-    ``weight_ntk`` differentiates the batched forward and gives the same kernel (checked in the tests)."""
+    for batch-coupled models (BatchNorm with batch statistics, ``bn='train'``) the LOOP method on CPU
+    (one backward per output of the batched forward, as TE-NAS computes it), and AUTO on CUDA; for
+    models whose samples do not interact (``bn='eval'``, ``bn='decoupled'``) AUTO, i.e. the LAYERWISE
+    structured products, which compute the same kernel without a backward pass per output. The tests
+    check both against an independent TE-NAS-style loop over the ``weight`` tensors."""
     method = "auto" if torch.cuda.is_available() or not is_batch_coupled(model) else "loop"
     return empirical_ntk(model, x, output=output, method=method, params="weights")
-
-
-def _eigvalsh(K: torch.Tensor) -> np.ndarray:
-    Kn = K.detach().to(torch.float64).cpu().numpy()
-    Kn = 0.5 * (Kn + Kn.T)
-    if not np.all(np.isfinite(Kn)):
-        return np.full(len(Kn), np.nan)
-    return np.linalg.eigvalsh(Kn)
 
 
 def _set_bn_mode(model: nn.Module, bn: str, images: torch.Tensor | None) -> None:
@@ -295,33 +399,12 @@ class EigenScore(Score):
     """EigenNAS: λ_min of the empirical NTK at initialization (larger is better); see the module docstring."""
 
     name = "eigen"
-    #: The best configuration of the issue-9 ablation (docs/eigennas.md): highest mean Spearman ρ over
+    #: Defaults: the best configuration of the ablation (docs/eigennas.md): highest mean Spearman ρ over
     #: CIFAR-10 / CIFAR-100 / ImageNet16-120 among all λ_min variants measured on the same 1,000 NATS
-    #: cells (0.768 / 0.759 / 0.709), about 2.5 s per cell on one CPU thread. ``normalize='none'`` with
-    #: C=16, N=5, batch 64 is the paper's plain λ_min at NATS size (26 s per initialization).
-    defaults: ClassVar[dict[str, Any]] = {
-        "batch_size": 32,
-        "output": "sum",
-        "bn": "train",
-        "seeds": 3,
-        "C": 8,
-        "N": 1,
-        "normalize": "trace",
-    }
-
-    def _check(self) -> None:
-        o = self.options
-        out = str(o["output"])
-        if not (out in ("sum", "full", "trace") or (out.startswith("class:") and out[6:].isdigit())):
-            raise ScoreError(f"eigen: output must be 'sum', 'full', 'trace' or 'class:k', got {out!r}")
-        if o["bn"] not in BN_MODES:
-            raise ScoreError(f"eigen: bn must be one of {', '.join(BN_MODES)}, got {o['bn']!r}")
-        if o["normalize"] not in ("none", *NORMALIZATIONS):
-            raise ScoreError(
-                f"eigen: normalize must be one of {', '.join(NORMALIZATIONS)} ('none' = 'raw'), got {o['normalize']!r}"
-            )
-        if int(o["seeds"]) < 1 or int(o["batch_size"]) < 2:
-            raise ScoreError("eigen: seeds >= 1 and batch_size >= 2 required")
+    #: cells (0.768 / 0.759 / 0.709). ``normalize='none'`` with C=16, N=5, batch 64 is the paper's plain
+    #: λ_min at NATS size.
+    Options = EigenOptions
+    opts: EigenOptions
 
     def kernel(self, arch: str, images: torch.Tensor, seed: int, num_classes: int, k: int = 0) -> torch.Tensor:
         """The empirical NTK (float64) of the k-th initialization for ``seed``."""
@@ -331,23 +414,22 @@ class EigenScore(Score):
         self, arch: str, images: torch.Tensor, seed: int, num_classes: int, k: int
     ) -> tuple[torch.Tensor, int]:
         model = self.build(arch, num_classes, _init_seed(seed, k))
-        _set_bn_mode(model, self.options["bn"], images)
+        _set_bn_mode(model, self.opts.bn, images)
         P = sum(p.numel() for p in model.parameters() if p.requires_grad)
-        return _ntk(model, images, self.options["output"]), P
+        out = self.opts.output
+        if out == "class:rand":
+            out = f"class:{random_class(seed, num_classes)}"
+        return _ntk(model, images, out), P
 
     def spectrum(self, arch: str, images: torch.Tensor, seed: int, num_classes: int, k: int = 0) -> np.ndarray:
         """Eigenvalues (ascending, float64) of the NTK of the k-th initialization for ``seed``."""
-        return _eigvalsh(self.kernel(arch, images, seed, num_classes, k))
-
-    def _reduction(self) -> str:
-        norm = str(self.options["normalize"])
-        return "raw" if norm == "none" else norm
+        return eigenvalues(self.kernel(arch, images, seed, num_classes, k))
 
     def _score(self, arch, images, labels, seed, num_classes):  # type: ignore[override]
         vals = []
-        for k in range(self.options["seeds"]):
+        for k in range(self.opts.seeds):
             K, P = self._kernel_and_params(arch, images, seed, num_classes, k)
-            vals.append(normalized_value(spectrum_stats(_eigvalsh(K), P), self._reduction()))
+            vals.append(normalized_value(spectrum_stats(eigenvalues(K), P), self.opts.reduction))
         return float(np.mean(vals))
 
 
@@ -356,20 +438,8 @@ class TenasCondScore(EigenScore):
     """TE-NAS (Chen et al. 2021): −κ, κ = λ_max/λ_min of the empirical NTK (smaller κ is better)."""
 
     name = "tenas_cond"
-    # options are EigenScore's (same kernel, a different reduction of its spectrum; ``normalize`` is
-    # ignored); the defaults stay those of TE-NAS-style runs at NATS size (NOTES.md §6)
-    defaults: ClassVar[dict[str, Any]] = {
-        "batch_size": 64,
-        "output": "sum",
-        "bn": "train",
-        "seeds": 3,
-        "C": 16,
-        "N": 5,
-        "normalize": "none",
-    }
-
-    def _reduction(self) -> str:
-        return "cond"
+    # the same kernel and spectrum as ``eigen``, reduced by the 'cond' normalization (−λ_max/λ_min)
+    Options = TenasCondOptions
 
 
 @register_score
@@ -378,7 +448,7 @@ class NaswotScore(Score):
 
     name = "naswot"
     iso_invariant = False  # ReLUs on dead branches add constant codes (they change N_A)
-    defaults: ClassVar[dict[str, Any]] = {"batch_size": 64, "bn": "train", "C": 16, "N": 5}
+    Options = BatchOptions
 
     def _score(self, arch, images, labels, seed, num_classes):  # type: ignore[override]
         model = self.build(arch, num_classes, _init_seed(seed, 0))
@@ -414,7 +484,7 @@ class SynflowScore(Score):
 
     name = "synflow"
     needs_images = True  # for the input shape only
-    defaults: ClassVar[dict[str, Any]] = {"C": 16, "N": 5}
+    Options = NetworkOptions
 
     def _score(self, arch, images, labels, seed, num_classes):  # type: ignore[override]
         model = self.build(arch, num_classes, _init_seed(seed, 0)).to(torch.float64)
@@ -441,7 +511,7 @@ class GradNormScore(Score):
     """grad_norm (Abdelfattah et al. 2021): Σ_layers ‖∂L_CE/∂W‖₂ at initialization."""
 
     name = "grad_norm"
-    defaults: ClassVar[dict[str, Any]] = {"batch_size": 64, "bn": "train", "C": 16, "N": 5}
+    Options = BatchOptions
 
     def _score(self, arch, images, labels, seed, num_classes):  # type: ignore[override]
         if labels is None:
@@ -463,7 +533,7 @@ class ParamsScore(Score):
     name = "params"
     needs_images = False
     iso_invariant = False  # dead-branch convolutions still have parameters
-    defaults: ClassVar[dict[str, Any]] = {"C": 16, "N": 5}
+    Options = NetworkOptions
 
     def _score(self, arch, images, labels, seed, num_classes):  # type: ignore[override]
         C, N = int(self.options["C"]), int(self.options["N"])
@@ -487,13 +557,7 @@ class TheoryScore(Score):
     needs_images = False
     needs_model = False
     dataset_dependent = False
-    defaults: ClassVar[dict[str, Any]] = {
-        "n_points": 16,
-        "dim": 32,
-        "data_seed": 0,
-        "source": "gaussian",
-        "conv_activation": "relu",
-    }
+    Options = TheoryOptions
 
     def points(self) -> np.ndarray:
         """The fixed inputs (float64, n_points × dim)."""

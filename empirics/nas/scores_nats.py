@@ -16,18 +16,19 @@ Defaults: batch 16, 8×8, 3 stages × 1 cell, trace-normalized; ``eigen_free`` C
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from empirics.models.build import build_model
-from empirics.nas.scores import Score, ScoreError, _init_seed, register_score
+from empirics.nas.scores import Score, ScoreError, ScoreOptions, _init_seed, register_score
 from empirics.ntk.empirical import empirical_ntk
+from empirics.ntk.spectrum import eigenvalues
 from theory.nats import nats_ntk
 
-__all__ = ["CntkScore", "EigenFreeScore", "pool_images", "kernel_value"]
+__all__ = ["CntkScore", "EigenFreeScore", "CntkOptions", "EigenFreeOptions", "pool_images", "kernel_value"]
 
 
 def pool_images(images: torch.Tensor | np.ndarray, size: int) -> torch.Tensor:
@@ -45,27 +46,51 @@ def pool_images(images: torch.Tensor | np.ndarray, size: int) -> torch.Tensor:
 
 
 def kernel_value(K: np.ndarray, normalize: str) -> float:
-    """λ_min ('raw') or N·λ_min/tr K ('trace'); 0 for the zero kernel."""
-    K = (np.asarray(K, dtype=np.float64) + np.asarray(K, dtype=np.float64).T) / 2
-    lam = float(np.linalg.eigvalsh(K)[0])
+    """λ_min ('raw') or N·λ_min/tr K ('trace') of (K + Kᵀ)/2 (``empirics.ntk.spectrum.eigenvalues``, NaN
+    for a non-finite kernel); 0 for the zero kernel."""
+    K = np.asarray(K, dtype=np.float64)
+    lam = float(eigenvalues(K)[0])
     if normalize == "raw":
         return lam
     tr = float(np.trace(K))
     return 0.0 if tr <= 0 else len(K) * lam / tr
 
 
+@dataclass(frozen=True)
+class CntkOptions(ScoreOptions):
+    """Options of ``cntk`` (module docstring)."""
+
+    batch_size: int = 16
+    size: int = 8
+    stages: int = 3
+    cells: int = 1
+    normalize: str = "trace"
+
+    def check(self) -> None:
+        if self.normalize not in ("raw", "trace"):
+            raise ScoreError(f"normalize must be 'raw' or 'trace', got {self.normalize!r}")
+        for k in ("batch_size", "stages", "cells"):
+            if int(getattr(self, k)) < 1:
+                raise ScoreError(f"{k} must be >= 1, got {getattr(self, k)!r}")
+        if int(self.size) < 0 or (int(self.size) and int(self.size) % 2 ** (int(self.stages) - 1)):
+            raise ScoreError(f"size must be 0 or a positive multiple of 2^(stages-1), got {self.size!r}")
+
+
+@dataclass(frozen=True)
+class EigenFreeOptions(CntkOptions):
+    """Options of ``eigen_free``: those of ``cntk`` plus the twin's width ``C`` and ``seeds``."""
+
+    C: int = 16
+    seeds: int = 1
+
+    def check(self) -> None:
+        super().check()
+        if int(self.C) < 1 or int(self.seeds) < 1:
+            raise ScoreError("C and seeds must be >= 1")
+
+
 class _NatsFree(Score):
     needs_model = False
-
-    def _check(self) -> None:
-        o = self.options
-        if o["normalize"] not in ("raw", "trace"):
-            raise ScoreError(f"normalize must be 'raw' or 'trace', got {o['normalize']!r}")
-        for k in ("batch_size", "stages", "cells"):
-            if int(o[k]) < 1:
-                raise ScoreError(f"{k} must be >= 1, got {o[k]!r}")
-        if int(o["size"]) < 0 or (int(o["size"]) and int(o["size"]) % 2 ** (int(o["stages"]) - 1)):
-            raise ScoreError(f"size must be 0 or a positive multiple of 2^(stages-1), got {o['size']!r}")
 
     def _images(self, images: torch.Tensor) -> torch.Tensor:
         return pool_images(images, int(self.options["size"]))
@@ -76,7 +101,7 @@ class CntkScore(_NatsFree):
     """λ_min of the exact NTK of the BN-free NATS network (module docstring)."""
 
     name = "cntk"
-    defaults: ClassVar[dict[str, Any]] = {"batch_size": 16, "size": 8, "stages": 3, "cells": 1, "normalize": "trace"}
+    Options = CntkOptions
 
     def _score(self, arch, images, labels, seed, num_classes):  # type: ignore[override]
         o = self.options
@@ -89,14 +114,7 @@ class EigenFreeScore(_NatsFree):
     """λ_min of the empirical NTK of the BN-free twin at width C (module docstring)."""
 
     name = "eigen_free"
-    defaults: ClassVar[dict[str, Any]] = {
-        "batch_size": 16, "size": 8, "stages": 3, "cells": 1, "normalize": "trace", "C": 16, "seeds": 1,
-    }
-
-    def _check(self) -> None:
-        super()._check()
-        if int(self.options["C"]) < 1 or int(self.options["seeds"]) < 1:
-            raise ScoreError("C and seeds must be >= 1")
+    Options = EigenFreeOptions
 
     def _score(self, arch, images, labels, seed, num_classes):  # type: ignore[override]
         o = self.options

@@ -51,6 +51,8 @@ __all__ = [
     "Scorer",
     "class_key",
     "sample_search",
+    "ps_draw",
+    "ps_pick",
     "run_protocol",
     "SearchResult",
     "correlate",
@@ -167,10 +169,24 @@ class Scorer:
         return out
 
 
-def _argmax(scores: np.ndarray) -> int:
-    """First maximum (NaN counts as −inf); ties are broken by the random draw order, i.e. at random."""
-    s = np.where(np.isnan(scores), -np.inf, scores)
-    return int(np.argmax(s))
+def ps_draw(pool: Sequence[int], n: int, seed: int, r: int) -> list[int]:
+    """The r-th P-S draw: ``n`` distinct members of ``pool``, uniformly, with ``default_rng([seed, r])``.
+
+    Every P-S in the package draws this way: sampling search over the whole benchmark
+    (``pool = range(len(bench))``), P-S from a scored pool in the ablation, and the pools of
+    ``eigennas correlate --draws``, so equal seeds give equal draws.
+    """
+    if not 1 <= n <= len(pool):
+        raise ValueError(f"a P-S draw of {n} needs a pool of at least {n} cells (and n >= 1), got {len(pool)}")
+    pos = np.random.default_rng([int(seed), int(r)]).choice(len(pool), size=n, replace=False)
+    return [int(pool[int(j)]) for j in pos]
+
+
+def ps_pick(scores: np.ndarray) -> int:
+    """Position of the cell P-S chooses: the first maximum, NaN counting as −inf (ties are broken by the
+    random draw order, i.e. at random)."""
+    s = np.asarray(scores, dtype=float)
+    return int(np.argmax(np.where(np.isnan(s), -np.inf, s)))
 
 
 def sample_search(scorer: Scorer, n: int, repeats: int, seed: int = 0, score_seed: int = 0) -> list[dict[str, Any]]:
@@ -182,9 +198,9 @@ def sample_search(scorer: Scorer, n: int, repeats: int, seed: int = 0, score_see
     bench = scorer.bench
     records = []
     for r in range(repeats):
-        idx = bench.sample(n, np.random.default_rng([int(seed), r]))
+        idx = ps_draw(range(len(bench)), n, seed, r)
         sc = scorer.score_indices(idx, seed=score_seed, desc=f"{scorer.score.name} {scorer.dataset} rep {r + 1}")
-        k = _argmax(sc)
+        k = ps_pick(sc)
         chosen = idx[k]
         rec: dict[str, Any] = {
             "repeat": r,

@@ -25,10 +25,9 @@ import torch
 from torch import nn
 
 from empirics.models.nats_net import NATSCell, NATSNetwork, _make_op
-from theory.space import NATS_OPS, Arch, Op
+from theory.space import NATS_EDGES, NATS_OPS, Arch, ArchError, Op, nats_arch_string
 
 __all__ = [
-    "EDGES",
     "SearchError",
     "arch_from_ops",
     "ops_from_arch",
@@ -39,29 +38,24 @@ __all__ = [
     "evolution_search",
 ]
 
-#: the six edges (src → dst) of a NATS cell in arch-string order
-EDGES: tuple[tuple[int, int], ...] = ((0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3))
-
-
 class SearchError(ValueError):
     """A search-strategy request that cannot be run (wrong cell size, empty op set, bad population)."""
 
 
 def arch_from_ops(ops: Sequence[str]) -> str:
-    """NATS arch string from the six edge ops in ``EDGES`` order."""
-    if len(ops) != 6:
-        raise SearchError(f"a NATS cell has 6 edges, got {len(ops)} ops")
-    o = list(ops)
-    return f"|{o[0]}~0|+|{o[1]}~0|{o[2]}~1|+|{o[3]}~0|{o[4]}~1|{o[5]}~2|"
+    """NATS arch string from the six edge ops in ``NATS_EDGES`` order (``theory.space.nats_arch_string``)."""
+    try:
+        return nats_arch_string(ops)
+    except ArchError as exc:
+        raise SearchError(str(exc)) from None
 
 
-def ops_from_arch(arch: str) -> list[str]:
-    """The six edge ops (``EDGES`` order) of a NATS arch string."""
-    toks = [t for node in arch.strip("|").split("|+|") for t in node.split("|") if t]
-    ops = [t.split("~")[0] for t in toks]
-    if len(ops) != 6:
-        raise SearchError(f"not a NATS topology cell: {arch!r}")
-    return ops
+def ops_from_arch(arch: str | Arch) -> list[str]:
+    """The six edge ops (``NATS_EDGES`` order) of a NATS topology cell (``Arch.nats_ops``)."""
+    try:
+        return Arch.parse(str(arch)).nats_ops()
+    except ArchError as exc:
+        raise SearchError(str(exc)) from None
 
 
 class SuperCell(nn.Module):
@@ -82,7 +76,7 @@ class SuperCell(nn.Module):
         nodes = [x]
         for j in (1, 2, 3):
             total: torch.Tensor | None = None
-            for e, (src, dst) in enumerate(EDGES):
+            for e, (src, dst) in enumerate(NATS_EDGES):
                 if dst != j:
                     continue
                 for op in self.edges[e]:
@@ -108,7 +102,7 @@ def cell_connected(op_sets: Sequence[Sequence[str]]) -> bool:
     """True when the (super)cell's output is not identically zero: ``not Arch.is_zero`` of the cell with
     every op of every edge's set as a parallel edge (a path from input to output avoiding ``none``)."""
     return not Arch.from_edges(
-        [(src, dst, o) for (src, dst), s in zip(EDGES, op_sets) for o in s], n_nodes=3
+        [(src, dst, o) for (src, dst), s in zip(NATS_EDGES, op_sets) for o in s], n_nodes=3
     ).is_zero
 
 
@@ -121,12 +115,12 @@ def prune_search(
     s(e, o) = score_fn(S with o removed from S_e); then on every such edge remove argmax_o s(e, o) (the op
     whose removal lowers the score least), all edges at once. Stop when |S_e| = 1 for all e.
 
-    ``keep_connected`` (a guard, not part of TE-NAS): the edges are visited in ``EDGES`` order and each
+    ``keep_connected`` (a guard, not part of TE-NAS): the edges are visited in ``NATS_EDGES`` order and each
     removes its best-scored op among those whose removal, together with the removals already chosen in
     this round, leaves a path from input to output (:func:`cell_connected`); the scores are unchanged.
     Returns the arch string, the rounds (scores seen) and the number of score evaluations.
     """
-    sets = [list(ops) for _ in EDGES]
+    sets = [list(ops) for _ in NATS_EDGES]
     rounds: list[dict[str, Any]] = []
     evals = 0
     while any(len(s) > 1 for s in sets):
@@ -190,7 +184,7 @@ def evolution_search(
 
     pop: deque[str] = deque()
     for _ in range(population):
-        a = arch_from_ops([ops[int(rng.integers(len(ops)))] for _ in EDGES])
+        a = arch_from_ops([ops[int(rng.integers(len(ops)))] for _ in NATS_EDGES])
         f(a)
         pop.append(a)
     for _ in range(cycles):

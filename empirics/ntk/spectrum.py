@@ -1,7 +1,8 @@
 """Spectra of kernel matrices in float64, and repeats over initialization seeds.
 
-``eigvalsh(K)`` returns the ascending eigenvalues of the symmetric part (K + Kᵀ)/2 in float64;
-``lambda_min(K)`` the smallest. For a model builder, ``repeat_over_seeds`` evaluates
+``eigenvalues(K)`` (numpy) and ``eigvalsh(K)`` (the same values as a tensor) return the ascending
+eigenvalues of the symmetric part (K + Kᵀ)/2 in float64, all NaN for a kernel with a non-finite
+entry; ``lambda_min(K)`` the smallest. For a model builder, ``repeat_over_seeds`` evaluates
 λ_min(K_seed) for each seed (K_seed = the empirical NTK of ``builder(seed)`` on X) and summarizes
 mean and sample standard deviation (ddof = 1; 0 for one seed). ``spectrum_stats`` keeps the summary
 of a spectrum that every score reduction needs, and ``normalized_value`` reduces it to a score
@@ -21,6 +22,7 @@ from torch import nn
 from empirics.ntk.empirical import empirical_ntk
 
 __all__ = [
+    "eigenvalues",
     "eigvalsh",
     "lambda_min",
     "lambda_max",
@@ -36,18 +38,30 @@ __all__ = [
 NORMALIZATIONS: tuple[str, ...] = ("raw", "trace", "lmax", "params", "log", "cond")
 
 
-def _as_sym64(K: torch.Tensor | np.ndarray) -> torch.Tensor:
-    K = torch.as_tensor(K).detach().to("cpu", torch.float64)
-    if K.ndim < 2 or K.shape[-1] != K.shape[-2]:
-        raise ValueError(f"a kernel must be a square matrix (or a stack of them), got shape {tuple(K.shape)}")
-    if not torch.isfinite(K).all():
-        raise ValueError("the kernel has non-finite entries (NaN/inf)")
-    return 0.5 * (K + K.transpose(-1, -2))
+def eigenvalues(K: torch.Tensor | np.ndarray) -> np.ndarray:
+    """The package's one eigensolve of an empirical kernel: ascending eigenvalues (float64, numpy) of the
+    symmetric part (K + Kᵀ)/2, by LAPACK's symmetric solver (``numpy.linalg.eigvalsh``); works on stacks
+    (..., n, n).
+
+    NaN rule: a kernel with a non-finite entry (NaN/inf, e.g. a diverged forward pass) has all its
+    eigenvalues NaN, so every score derived from it is NaN and ranked last; no exception.
+    """
+    A = torch.as_tensor(K).detach().to("cpu", torch.float64).numpy()
+    if A.ndim < 2 or A.shape[-1] != A.shape[-2]:
+        raise ValueError(f"a kernel must be a square matrix (or a stack of them), got shape {tuple(A.shape)}")
+    A = 0.5 * (A + np.swapaxes(A, -1, -2))
+    finite = np.isfinite(A).all(axis=(-1, -2))
+    if finite.all():
+        return np.linalg.eigvalsh(A)
+    out = np.full(A.shape[:-1], np.nan)
+    if finite.any():
+        out[finite] = np.linalg.eigvalsh(A[finite])
+    return out
 
 
 def eigvalsh(K: torch.Tensor | np.ndarray) -> torch.Tensor:
-    """Ascending eigenvalues (float64) of the symmetric part of K; works on stacks (..., n, n)."""
-    return torch.linalg.eigvalsh(_as_sym64(K))
+    """``eigenvalues(K)`` as a float64 tensor (same values, same NaN rule)."""
+    return torch.from_numpy(eigenvalues(K))
 
 
 def lambda_min(K: torch.Tensor | np.ndarray) -> float | torch.Tensor:
@@ -63,9 +77,11 @@ def lambda_max(K: torch.Tensor | np.ndarray) -> float | torch.Tensor:
 
 
 def condition_number(K: torch.Tensor | np.ndarray) -> float:
-    """λ_max / λ_min (inf when λ_min ≤ 0)."""
-    ev = eigvalsh(K)
+    """λ_max / λ_min (inf when λ_min ≤ 0, NaN for a non-finite kernel)."""
+    ev = eigenvalues(K)
     lo, hi = float(ev[..., 0].min()), float(ev[..., -1].max())
+    if math.isnan(lo) or math.isnan(hi):
+        return math.nan
     return hi / lo if lo > 0 else float("inf")
 
 
