@@ -1,6 +1,6 @@
 """Benchmark: the fast empirical-NTK paths against the faithful TE-NAS loop (one backward per sample).
 
-Cases (issue 4):
+Cases:
   (a) FC: depth-5 width-512 ReLU chain (empirics.build_model → FCNet, float64), N = 128 points on the sphere;
   (b) NATS-Bench cell network (C = 16, N = 5 cells per stage, float32) on 64 real CIFAR-10 test images
       (<data>/cifar10_samples/cifar10_test_1000_jpeg_yoongikim.npz, first 64, NB201 normalization),

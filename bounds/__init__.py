@@ -1,4 +1,4 @@
-"""Bounds on λ_min of the exact infinite-width NTK Θ, and the generalization bound (NOTES.md §2, §5).
+"""Bounds on λ_min of the exact infinite-width NTK Θ, and the generalization bound (docs/theory.md, Part III).
 
 Public API
 ----------

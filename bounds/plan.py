@@ -1,7 +1,7 @@
 """The structure of an architecture as the bounds see it: dense edges and skip-only path weights.
 
 In the infinite-width limit every node's feature vector decomposes into mutually orthogonal parts
-(NOTES.md §4; derivation in docs/theory.md §III.2): for node u,
+(derivation in docs/theory.md §III.2): for node u,
 
     h_u(x) = a_u(x)·1  +  P_{0→u} · x  +  Σ_{dense e} P_{e→u} · φ̃_e(x)
 

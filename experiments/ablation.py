@@ -1,4 +1,4 @@
-"""Ablation of the EigenNAS score's free choices on NATS-Bench (issue 9, NOTES.md §6–§7).
+"""Ablation of the EigenNAS score's free choices on NATS-Bench (docs/eigennas.md).
 
 EigenNAS (Zhu, Liu, Chrysos, Cevher, *Generalization Properties of NAS under Activation and Skip
 Connection Search*, NeurIPS 2022) ranks a cell by λ_min(K) of the empirical NTK at initialization,

@@ -1,4 +1,4 @@
-"""Activations: forms, derivatives, Hermite coefficients (NOTES.md §4 table), Parseval, mixtures."""
+"""Activations: forms, derivatives, Hermite coefficients (against a reference table), Parseval, mixtures."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from theory.activations import (
 from theory.dual import derivative_second_moments, dual, dual_derivative
 from theory.gaussian import GH_MAX_ORDER, normalized_hermite, smooth_rule
 
-# NOTES.md §4: μ_0..μ_6 and E[σ²] at q = 1
+# reference values (6 digits) of μ_0..μ_6 and E[σ²] at q = 1
 TABLE = {
     "relu": ([0.398942, 0.5, 0.282095, 0, -0.081434, 0, 0.044603], 0.5),
     "leaky_relu(0.2)": ([0.319154, 0.6, 0.225676, 0, -0.065147, 0, 0.035682], 0.52),

@@ -63,7 +63,7 @@ def test_csv_vectorized_and_optimum(bench, raw_rows):
     acc = bench.accuracies("cifar100")
     assert acc.shape == (15625,)
     assert acc[123] == pytest.approx(float(raw_rows[123]["cifar100_test_200ep"]))
-    # the optimum of the space (NOTES.md §1): 94.37 / 73.51 / 47.31
+    # the optimum of the space: 94.37 / 73.51 / 47.31
     assert bench.best("cifar10") == (6111, pytest.approx(94.373333))
     assert bench.best("cifar100")[0] == 9930
     assert bench.best("ImageNet16-120") == (857, pytest.approx(47.311111))

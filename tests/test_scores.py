@@ -43,7 +43,7 @@ def test_registry_and_options():
     assert opts == {"batch_size": 32, "bn": "eval", "seeds": 1}
     s = get_score("eigen", **opts)
     assert s.options["output"] == "sum" and s.options["batch_size"] == 32 and s.batch_size == 32
-    # the defaults are the best configuration of the issue-9 ablation (docs/eigennas.md)
+    # the defaults are the best configuration of the ablation (docs/eigennas.md)
     assert get_score("eigen").options == {
         "batch_size": 32,
         "output": "sum",

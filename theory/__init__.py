@@ -1,4 +1,4 @@
-"""Exact infinite-width kernels of the search space (NOTES.md §4).
+"""Exact infinite-width kernels of the search space (docs/theory.md).
 
 Public API (all float64, X is N×d with rows of equal norm; see ``theory.data`` for the convention):
 

@@ -848,7 +848,7 @@ def second_moment(act: str | Activation, q: float = 1.0) -> float:
 
 
 def default_weight_variance(act: str | Activation) -> float:
-    """c_w = 1 / E[σ(z)²] (NOTES §3): keeps the second moment of unit-variance features at 1."""
+    """c_w = 1 / E[σ(z)²] : keeps the second moment of unit-variance features at 1."""
     m = second_moment(act, 1.0)
     if m <= 0:
         raise ActivationError(f"activation {act} has zero second moment; no weight variance normalizes it")

@@ -1,7 +1,7 @@
 """Exact infinite-width NNGP and NTK of every fully connected cell DAG of the search space.
 
-Network and parametrization (NTK parametrization, Jacot et al. 2018; NOTES.md §3)
-------------------------------------------------------------------------------
+Network and parametrization (NTK parametrization, Jacot et al. 2018)
+-----------------------------------------------------
 Node 0 is the input x ∈ ℝ^d. Every other node v is a vector of width m,
 h_v = Σ_{skip u→v} α_{uv} h_u + Σ_{dense e: u→v} α_e σ_e(g_e),  g_e = √(c_w/n_u) W_e h_u,
 with W_e ∈ ℝ^{m×n_u} i.i.d. N(0, 1), a fresh matrix per dense edge, n_u = d for u = 0 and m

@@ -1,4 +1,4 @@
-"""Architecture presets of the paper's search space (NOTES.md §3).
+"""Architecture presets of the paper's search space.
 
 * ``fc_chain(acts)``: the depth-L fully connected net h_l = σ_l(W_l h_{l−1}), one activation per layer.
 * ``fc_skip(acts, skips)``: the same chain plus identity edges i → l (the skip mask S[i, l] = 1).

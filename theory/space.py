@@ -1,6 +1,6 @@
 """The search space: one typed data model of cell DAGs shared by theory/, bounds/ and empirics/.
 
-A cell is a DAG of nodes 0..n (NOTES.md §3). Node 0 is the input, node n the output; every other
+A cell is a DAG of nodes 0..n. Node 0 is the input, node n the output; every other
 node j is the sum of its incoming edges, ``node_j = Σ_{i<j} op_{i→j}(node_i)``. Ops:
 
 * ``none``: the zero map; ``skip_connect``: the identity;
@@ -434,7 +434,7 @@ class Arch:
     # ------------------------------------------------------------------ conversions
 
     def to_fc_analogue(self, conv_activation: str | Activation = "relu") -> Arch:
-        """The fully connected analogue of a NATS-Bench cell (NOTES.md §3).
+        """The fully connected analogue of a NATS-Bench cell.
 
         ``nor_conv_1x1`` and ``nor_conv_3x3`` (ReLU-Conv-BN) become ``dense_relu`` (a fresh
         Gaussian matrix followed by the activation; the ReLU that NATS applies before the conv is

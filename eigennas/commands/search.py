@@ -14,7 +14,8 @@ from theory import files
 
 HELP = "train-free NAS on NATS-Bench with a score (eigen, naswot, params, ...) and a protocol"
 
-#: Reported by the paper and its peers (NOTES.md §6), test accuracy C10 / C100 / IN16.
+#: Reported by the paper and its peers (their NATS-Bench-201 tables), test accuracy C10 / C100 / IN16;
+#: the optimum is the benchmark table's best cell.
 REFERENCE = {
     "EigenNAS (paper)": (93.46, 71.42, 45.54),
     "NASWOT N=1000": (92.96, 69.98, 44.44),

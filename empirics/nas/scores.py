@@ -1,4 +1,4 @@
-"""Train-free architecture scores behind one registry (NOTES.md §6).
+"""Train-free architecture scores behind one registry (docs/nats.md).
 
 Every score is a small object with a ``name``, its ``options`` (a dict, part of the cache key) and
 

@@ -1,6 +1,6 @@
-"""Train-free search protocols and rank correlations on NATS-Bench (NOTES.md §6).
+"""Train-free search protocols and rank correlations on NATS-Bench (docs/nats.md).
 
-Protocols (kept apart, named as in NOTES.md):
+Protocols (kept apart; the names are used throughout the docs):
 
 * **P-S(N)** ``protocol='sample'``: draw N distinct cells uniformly, score them, take the argmax of the
   score; repeat R times with independent draws (repeat r draws with ``default_rng([seed, r])``);
