@@ -291,3 +291,29 @@ def test_cache_path_that_is_a_file_is_named(tmp_path):
     f.write_text("")
     with pytest.raises(NotADirectoryError, match="is not a folder"):
         ScoreCache(f)
+
+
+def test_empty_out_is_refused(capsys):
+    assert main(["search", "--out", "", "--no-progress", "--no-cache"]) == 1
+    assert "is empty" in capsys.readouterr().err
+
+
+def test_atlas_interrupt_ends_with_the_standard_line(data_dir, tmp_path, monkeypatch, capsys):
+    import eigennas.commands.atlas as atlas_cmd
+
+    orig = atlas_cmd.run_atlas
+    seen = []
+
+    def stop(col, rep, value):
+        seen.append(rep)
+        if len(seen) == 3:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(atlas_cmd, "run_atlas", lambda *a, **k: orig(*a, **{**k, "on_result": stop}))
+    rc = main(["atlas", "--scores", "theory", "--datasets", "cifar10", "--workers", "0", "--cells", "25",
+               "--chunk", "1", "--table", str(tmp_path / "t.csv"), "--cache", str(tmp_path / "c"),
+               "--data-dir", str(data_dir), "--no-progress"])
+    assert rc == 130
+    err = capsys.readouterr().err.strip().splitlines()
+    assert re.fullmatch(r"eigennas atlas: interrupted; 3 cells cached, rerun to resume \(table .*\)", err[-1]), err
+    assert not any("Traceback" in ln for ln in err)

@@ -153,6 +153,8 @@ def write_csv(path: str | os.PathLike, rows: Sequence[Mapping[str, Any]], digits
 def check_output_dir(path: str | os.PathLike, what: str = "output folder") -> Path:
     """Create ``path`` if needed and prove it writable (a temporary file is created and removed),
     before any work: a long run must not compute for an hour and then fail to save."""
+    if not str(path).strip():
+        raise OutputError(f"{what} is empty ('' would mean the current folder); name a folder")
     p = Path(path)
     try:
         if p.exists() and not p.is_dir():

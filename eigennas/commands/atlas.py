@@ -125,6 +125,8 @@ def run(args: argparse.Namespace) -> int:
         )
     print(f"wall {res.wall_s:.1f} s; table {Path(args.table)} (+ {Path(args.table).with_suffix('.json').name})")
     if res.interrupted:
-        print("interrupted: rerun the same command to continue", file=sys.stderr)
+        n = sum(res.computed.values())
+        print(f"eigennas atlas: interrupted; {n} cells cached, rerun to resume (table {Path(args.table)})",
+              file=sys.stderr)
         return 130
     return 0

@@ -720,8 +720,7 @@ def run_atlas(
                 flush()
                 submit_next(ac)
     except KeyboardInterrupt:
-        interrupted = True
-        say("interrupted: the table keeps every result that arrived")
+        interrupted = True  # the table keeps every result that arrived; the caller reports it (AtlasRun)
     finally:
         for f in pending:
             f.cancel()
