@@ -317,3 +317,18 @@ def test_atlas_interrupt_ends_with_the_standard_line(data_dir, tmp_path, monkeyp
     err = capsys.readouterr().err.strip().splitlines()
     assert re.fullmatch(r"eigennas atlas: interrupted; 3 cells cached, rerun to resume \(table .*\)", err[-1]), err
     assert not any("Traceback" in ln for ln in err)
+
+
+@pytest.mark.parametrize("bad", [1.5, True, 0, "\u0663"])
+def test_image_batch_size_must_be_a_positive_integer(bad, data_dir):
+    from empirics.nas.images import image_batch
+
+    with pytest.raises(ValueError, match="batch_size"):
+        image_batch("cifar10", bad, data_dir=data_dir)
+
+
+def test_image_batch_too_large_for_memory_is_refused_before_allocating(data_dir):
+    from empirics.nas.images import image_batch
+
+    with pytest.raises(MemoryError, match="GiB"):
+        image_batch("cifar10", 10**9, data_dir=data_dir)

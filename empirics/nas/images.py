@@ -36,7 +36,9 @@ import numpy as np
 import torch
 
 from empirics.nas.benchmark import canonical_dataset
+from theory.data import available_memory_bytes
 from theory.data_dir import DataNotFoundError, find_data_dir
+from theory.validate import as_int
 
 __all__ = [
     "NB201_MEAN",
@@ -144,6 +146,20 @@ def _augment(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return padded[dy : dy + h, dx : dx + w]
 
 
+def _check_batch_memory(pool: ImagePool, batch_size: int, dtype: torch.dtype) -> None:
+    """Refuse, before allocating, a batch whose images (uint8 copy + the normalized tensor, twice for
+    the normalization's temporaries) would take more than half the available memory."""
+    pixels = int(np.prod(pool.images.shape[1:]))
+    itemsize = torch.empty((), dtype=dtype).element_size()
+    need = batch_size * pixels * (1 + 3 * max(4, itemsize))
+    limit = available_memory_bytes() // 2
+    if need > limit:
+        raise MemoryError(
+            f"a batch of {batch_size} {pool.dataset} images needs about {need / 2**30:.2f} GiB, more than the "
+            f"{limit / 2**30:.2f} GiB allowed (half the available memory); the pool has {len(pool)} real images"
+        )
+
+
 def image_batch(
     dataset: str,
     batch_size: int = 64,
@@ -156,9 +172,10 @@ def image_batch(
 
     Batches larger than the pool are completed with flip+crop augmented copies (AugmentationWarning).
     """
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    batch_size = as_int(batch_size, "batch_size", minimum=1)
+    seed = as_int(seed, "seed", minimum=0)
     pool = load_pool(dataset, data_dir, split)
+    _check_batch_memory(pool, batch_size, dtype)
     rng = np.random.default_rng([int(seed), 20221, batch_size])
     n = len(pool)
     if batch_size <= n:
