@@ -332,3 +332,12 @@ def test_image_batch_too_large_for_memory_is_refused_before_allocating(data_dir)
 
     with pytest.raises(MemoryError, match="GiB"):
         image_batch("cifar10", 10**9, data_dir=data_dir)
+
+
+def test_run_protocol_refuses_zero_repeats(bench):
+    from empirics.nas.scores import get_score
+    from empirics.nas.search import run_protocol
+
+    for kw in ({"n": 5, "repeats": 0}, {"n": 0, "repeats": 1}, {"n": 5, "repeats": 1.5}):
+        with pytest.raises(ValueError, match="repeats|n \\(cells"):
+            run_protocol("sample", get_score("params"), bench, progress=False, **kw)

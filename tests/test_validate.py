@@ -301,3 +301,43 @@ def test_any_activation_text_parses_or_raises_activation_error(text):
         parse_activation(text)
     except ActivationError as exc:
         assert str(exc)
+
+
+# ----------------------------------------------------------------- hypothesis: CLI numbers and paths
+
+
+@FAST
+@given(text=st.one_of(st.text(max_size=8), st.integers(-5, 5).map(str), st.floats().map(repr)))
+def test_cli_number_types_parse_or_refuse_with_argparse_errors(text):
+    import argparse
+
+    from eigennas.commands._types import nonnegative_int, open_unit_interval, positive_float, positive_int
+
+    for parse, ok in ((positive_int, lambda v: isinstance(v, int) and v >= 1),
+                      (nonnegative_int, lambda v: isinstance(v, int) and v >= 0),
+                      (positive_float, lambda v: math.isfinite(v) and v > 0),
+                      (open_unit_interval, lambda v: 0 < v < 1)):
+        try:
+            v = parse(text)
+        except argparse.ArgumentTypeError as exc:
+            assert "must" in str(exc)
+        else:
+            assert ok(v) and text.isascii()
+
+
+@FAST
+# names without "/" (an absolute one would escape the temporary folder) and other than . and ..
+@given(name=st.text(min_size=1, max_size=12).filter(lambda t: "/" not in t and t not in (".", "..")))
+def test_output_dir_is_created_or_refused_with_output_error(name, tmp_path_factory):
+    from theory.files import OutputError, check_output_dir
+
+    root = tmp_path_factory.mktemp("out")
+    (root / "file").write_text("")
+    for target in (root / name, root / "file" / name):
+        assert root in target.parents
+        try:
+            p = check_output_dir(target)
+        except OutputError as exc:
+            assert "not writable" in str(exc) or "empty" in str(exc)
+        else:
+            assert p.is_dir()

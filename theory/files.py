@@ -162,7 +162,7 @@ def check_output_dir(path: str | os.PathLike, what: str = "output folder") -> Pa
         p.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=p, prefix=".write-test-"):
             pass
-    except OSError as exc:
-        reason = exc.strerror or str(exc)
+    except (OSError, ValueError) as exc:  # ValueError: a name the OS cannot hold (an embedded NUL byte)
+        reason = getattr(exc, "strerror", None) or str(exc)
         raise OutputError(f"{what} {p} is not writable: {reason}") from None
     return p

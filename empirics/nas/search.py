@@ -45,6 +45,7 @@ from empirics.nas.images import NUM_CLASSES, image_batch
 from empirics.nas.scores import Score
 from theory import files
 from theory.space import Arch
+from theory.validate import as_int
 
 __all__ = [
     "PROTOCOLS",
@@ -266,6 +267,8 @@ def run_protocol(
     """
     if protocol not in PROTOCOLS:
         raise ValueError(f"protocol must be one of {sorted(PROTOCOLS)}, got {protocol!r}")
+    n = as_int(n, "n (cells per draw)", minimum=1)
+    repeats = as_int(repeats, "repeats", minimum=1)  # 0 repeats gave NaN means and exit status 0
     cache = cache if cache is not None else ScoreCache(None)
     t0 = time.perf_counter()
     search_sets = {"sample": [canonical_dataset(dataset)], "transfer": ["cifar10"], "per-dataset": list(DATASETS)}[
