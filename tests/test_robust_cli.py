@@ -341,3 +341,17 @@ def test_run_protocol_refuses_zero_repeats(bench):
     for kw in ({"n": 5, "repeats": 0}, {"n": 0, "repeats": 1}, {"n": 5, "repeats": 1.5}):
         with pytest.raises(ValueError, match="repeats|n \\(cells"):
             run_protocol("sample", get_score("params"), bench, progress=False, **kw)
+
+
+def test_measure_checks_its_options_before_the_estimate_and_progress_bar(capsys):
+    assert main(["measure", "|dense_relu~0|", "--output", "class:5", "--n", "4", "--width", "4"]) == 1
+    err = capsys.readouterr().err
+    assert "class:5" in err and "estimate" not in err and "seeds:" not in err
+
+
+def test_hermite_prints_significant_digits_at_any_scale(capsys):
+    assert main(["hermite", "relu", "--r", "2", "--q", "1e-300"]) == 0
+    out = capsys.readouterr().out
+    assert "3.989422804e-151" in out and "0.0000000000" not in out
+    assert main(["hermite", "relu", "--r", "2", "--q", "1e300"]) == 0
+    assert max(len(line) for line in capsys.readouterr().out.splitlines()) < 100

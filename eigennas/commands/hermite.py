@@ -22,7 +22,7 @@ def run(args: argparse.Namespace) -> int:
     method = "exact closed form" if act.is_exact else "quadrature"
     print(f"{act.token}  (q = {args.q}, {method})")
     for r, m in enumerate(mu):
-        print(f"  mu_{r:<3d} = {m: .10f}")
+        print(f"  mu_{r:<3d} = {m: .10g}")  # significant digits: q = 1e-300 or 1e300 printed 0.0000 or 150 digits
     total = float((mu**2).sum())
-    print(f"  sum mu_r^2 (r <= {args.r}) = {total:.10f}   E[sigma^2] = {second_moment(act, args.q):.10f}")
+    print(f"  sum mu_r^2 (r <= {args.r}) = {total:.10g}   E[sigma^2] = {second_moment(act, args.q):.10g}")
     return 0

@@ -18,7 +18,7 @@ from eigennas.commands._types import nonnegative_float, positive_int
 from empirics.models.batchnorm import set_bn_mode
 from empirics.models.build import build_model
 from empirics.nas.images import image_batch
-from empirics.ntk.empirical import estimate_cost
+from empirics.ntk.empirical import empirical_ntk, estimate_cost
 from empirics.ntk.spectrum import SeedSummary, repeat_over_seeds
 from theory.data import available_memory_bytes, sphere_data
 from theory.space import Arch
@@ -57,6 +57,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def _guard(model, X, args: argparse.Namespace) -> None:
     """Memory and time estimate up front (``empirics.ntk.estimate_cost``), printed to stderr; refuse
     what cannot fit in memory or would exceed ``--max-time``, before any NTK is computed."""
+    # options (output, method, params, device) checked on two samples before any estimate or bar
+    empirical_ntk(model, X[: min(2, X.shape[0])], output=args.output, method=args.method, params=args.params,
+                  device=args.device)
     cost = estimate_cost(model, X, args.output)
     total = cost.seconds * args.seeds
     limit = available_memory_bytes()
