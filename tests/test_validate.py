@@ -341,3 +341,10 @@ def test_output_dir_is_created_or_refused_with_output_error(name, tmp_path_facto
             assert "not writable" in str(exc) or "empty" in str(exc)
         else:
             assert p.is_dir()
+
+
+@pytest.mark.parametrize("kw", [{"n": 1.5}, {"n": 0}, {"d": True}, {"d": 0}, {"seed": -1}, {"n": "\u0663"}])
+def test_sphere_data_sizes_are_validated(kw):
+    args = {"n": 3, "d": 3, "seed": 0, **kw}
+    with pytest.raises(InputError, match=next(iter(kw))):
+        theory.sphere_data(**args)

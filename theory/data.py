@@ -17,7 +17,7 @@ import numpy as np
 
 from theory.data_dir import find_data_dir
 
-from .validate import NORM_RTOL, as_real_array, sphere_rows, unit_roundoff
+from .validate import NORM_RTOL, as_int, as_real_array, sphere_rows, unit_roundoff
 
 __all__ = [
     "InputError",
@@ -98,11 +98,10 @@ def sphere_data(n: int = 50, d: int = 10, seed: int = 0, source: str = "gaussian
       image (``center``), then rescaled to norm √3072. Uncentred images keep their positive coordinate
       mean, which the kernels track.
     """
-    if n < 1:
-        raise InputError(f"n must be >= 1, got {n}")
+    n = as_int(n, "n", minimum=1, error=InputError)
+    seed = as_int(seed, "seed", minimum=0, error=InputError)
     if source == "gaussian":
-        if d < 1:
-            raise InputError(f"d must be >= 1, got {d}")
+        d = as_int(d, "d", minimum=1, error=InputError)
         X = np.random.default_rng(seed).standard_normal((n, d))
     elif source == "cifar10":
         path = Path(find_data_dir(data_dir)) / CIFAR10_SAMPLES
