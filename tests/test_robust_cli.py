@@ -355,3 +355,17 @@ def test_hermite_prints_significant_digits_at_any_scale(capsys):
     assert "3.989422804e-151" in out and "0.0000000000" not in out
     assert main(["hermite", "relu", "--r", "2", "--q", "1e300"]) == 0
     assert max(len(line) for line in capsys.readouterr().out.splitlines()) < 100
+
+
+def test_atlas_table_folder_checked_before_any_work(tmp_path, monkeypatch, capsys):
+    import eigennas.commands.atlas as atlas_cmd
+
+    blocker = tmp_path / "f"
+    blocker.write_text("")
+
+    def no_work(*a, **k):
+        raise AssertionError("the benchmark was loaded before the table folder was checked")
+
+    monkeypatch.setattr(atlas_cmd, "load_benchmark", no_work)
+    assert main(["atlas", "--scores", "params", "--table", str(blocker / "t.csv"), "--no-progress"]) == 1
+    assert "not writable" in capsys.readouterr().err

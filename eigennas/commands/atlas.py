@@ -13,6 +13,7 @@ from empirics.nas.atlas_report import atlas_report, write_report
 from empirics.nas.benchmark import DATASETS, load_benchmark
 from empirics.nas.cache import DEFAULT_CACHE_DIR, ScoreCache
 from empirics.nas.scores import SCORES, parse_options
+from theory import files
 
 HELP = "score every NATS-Bench cell (one value per isomorphism class) on Dask into a resumable table; --report"
 
@@ -83,6 +84,8 @@ def _options(pairs: list[str]) -> dict[str, dict]:
 
 
 def run(args: argparse.Namespace) -> int:
+    # before any work: a run must be able to write its table (or a report its files)
+    files.check_output_dir(Path(args.report_out) if args.report else Path(args.table).parent)
     bench = load_benchmark(args.bench_path, backend=args.backend, data_dir=args.data_dir)
     if args.report:
         rep = atlas_report(args.table, bench, n_boot=args.boot, repeats=args.repeats)
