@@ -10,7 +10,9 @@ b. ``skips``: λ_min vs number of skip connections at fixed depth;
 c. ``resnet``: ResNet α ∈ {1, 1/√L, 1/L}, λ_min vs depth;
 d. ``width``: ‖K̄_m − Θ‖₂ and |λ_min(K̄_m) − λ_min(Θ)| vs width m (log-log, fitted slope);
 e. ``mixed``: heat map of exact λ_min for two-layer activation pairs;
-f. ``nats``: train-free score vs NATS-Bench test accuracy (Spearman / Kendall in the title).
+f. ``nats``: train-free score vs NATS-Bench test accuracy (Spearman / Kendall in the title);
+g. ``nats_theory``: the BatchNorm-free NATS network: exact NTK vs bounds vs finite twin at growing C vs the
+   BN-train ``eigen`` score, and the paired none → skip / pool test (``eigennas.figure_nats_theory``).
 
 Data for a–e (``data=``): ``"cifar10"`` real CIFAR-10 test images from the data folder, flattened,
 projected to d dimensions by a fixed Gaussian matrix (seed 0), centred per row and put on the sphere
@@ -62,6 +64,12 @@ class Settings:
     convergence_seeds: int = 6
     nats_cells: int = 200
     r: int = 4
+    #: figure g: twin widths, twin initializations, paired-test cells, BN-train eigen options (quick: the
+    #: reduced one-initialization batch-16 setting, 0.43 s/cell; full: the eigen default, 2.5 s/cell)
+    nats_widths: tuple[int, ...] = (8, 16, 32, 64)
+    nats_seeds: int = 2
+    skip_cells: int = 30
+    eigen_opts: tuple[tuple[str, object], ...] = (("batch_size", 16), ("seeds", 1))
 
     @classmethod
     def quick(cls) -> Settings:
@@ -70,7 +78,8 @@ class Settings:
     @classmethod
     def full(cls) -> Settings:
         return cls(n=32, d=64, depths=(1, 2, 3, 4, 5, 6), widths=(256, 1024, 4096), seeds=(0, 1, 2), skip_depth=6,
-                   convergence_widths=(128, 256, 512, 1024, 2048, 4096, 8192), convergence_seeds=8, nats_cells=1000)
+                   convergence_widths=(128, 256, 512, 1024, 2048, 4096, 8192), convergence_seeds=8, nats_cells=1000,
+                   nats_widths=(8, 16, 32, 64, 128, 256), nats_seeds=4, skip_cells=60, eigen_opts=())
 
 
 def figure_data(source: str, n: int, d: int, data_dir: str | os.PathLike | None = None) -> np.ndarray:
@@ -299,6 +308,7 @@ FIGURES: dict[str, tuple[str, str]] = {
     "d": ("width", "width convergence of the empirical NTK"),
     "e": ("mixed", "heat map of λ_min for two-layer activation pairs"),
     "f": ("nats", "score vs NATS-Bench test accuracy"),
+    "g": ("nats_theory", "BN-free NATS network: exact vs bound vs twin vs eigen; paired skip test"),
 }
 _FUNCS = {"a": fig_depth, "b": fig_skips, "c": fig_resnet, "d": fig_width, "e": fig_mixed}
 
@@ -306,7 +316,7 @@ _FUNCS = {"a": fig_depth, "b": fig_skips, "c": fig_resnet, "d": fig_width, "e": 
 def _units(letter: str, s: Settings) -> int:
     n_skip = len(range(0, len(_skip_sequence(s.skip_depth)) + 1, max(1, len(_skip_sequence(s.skip_depth)) // 5)))
     return {"a": len(ACTIVATIONS_A) * len(s.depths), "b": 2 * n_skip, "c": 3 * len(s.depths), "d": 2,
-            "e": len(ACTIVATIONS_A), "f": 2}[letter]
+            "e": len(ACTIVATIONS_A), "f": 2, "g": 4 + s.skip_cells}[letter]
 
 
 def parse_only(only: str | Sequence[str] | None) -> list[str]:
@@ -353,7 +363,16 @@ def make_figures(
     try:
         for k in letters:
             bar.set_postfix_str(FIGURES[k][0])
-            if k == "f":
+            if k == "g":
+                if not have_data:
+                    log("figure g (nats_theory) skipped: it needs the NATS-Bench table and CIFAR-10 images "
+                        "of the data folder (--data-dir, $EIGENNAS_DATA or ../shared/data)")
+                    bar.update(_units(k, s))
+                    continue
+                from eigennas.figure_nats_theory import fig_nats_theory
+
+                written += fig_nats_theory(s, out_dir, lambda: bar.update(1), data_dir)
+            elif k == "f":
                 if not have_data:
                     log("figure f (nats) skipped: the NATS-Bench table needs the data folder "
                         "(--data-dir, $EIGENNAS_DATA or ../shared/data)")

@@ -1,0 +1,103 @@
+"""Figure g (BN-free NATS comparator + paired skip test) and the verdict tables (experiments.verdict)."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import re
+
+import numpy as np
+import pytest
+import torch
+
+from eigennas import figure_nats_theory as g
+from eigennas import figures
+from empirics.nas.atlas_report import shortcut_free
+from empirics.nas.cache import ScoreCache
+from empirics.nas.images import image_batch
+from empirics.nas.scores import get_score
+from experiments.ablation import cell_sample
+from experiments.verdict import fill, top_shortcut_free, verdict_rows
+from theory.nats import nats_ntk
+
+
+def _read(path):
+    with open(path) as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_skip_pairs_swap_only_edge_0_to_3():
+    pairs = g.skip_pairs(20, seed=3)
+    assert len(pairs) == 20
+    for base, skip, pool in pairs:
+        ob, os_, op = (re.findall(r"\|([a-z_0-9]+)~\d", a) for a in (base, skip, pool))
+        assert ob[3] == "none" and os_[3] == "skip_connect" and op[3] == "avg_pool_3x3"
+        assert [o for i, o in enumerate(ob) if i != 3] == [o for i, o in enumerate(os_) if i != 3]
+        assert [o for i, o in enumerate(ob) if i != 3] == [o for i, o in enumerate(op) if i != 3]
+    assert g.skip_pairs(20, seed=3) == pairs
+
+
+def test_sign_agreement_counts_by_hand():
+    def row(base_raw, b, v, da):
+        r = {"swap": "skip_connect", "cntk raw base": base_raw, "x base": b, "x variant": v}
+        r.update({f"dacc {d}": da for d in ("cifar10", "cifar100", "ImageNet16-120")})
+        return r
+
+    rows = [row(1.0, 1.0, 2.0, 0.5), row(1.0, 2.0, 1.0, 0.5), row(0.0, 1.0, 9.0, 1.0), row(1.0, 1.0, 0.5, -1.0)]
+    ag = g.sign_agreement(rows, "skip_connect", "x")
+    assert ag["pairs"] == 3 and ag["rises"] == 1  # the dead base (raw 0) is dropped
+    assert ag["agree cifar10"] == 2 and ag["median_ratio"] == pytest.approx(0.5)
+
+
+def test_top_shortcut_free_by_hand():
+    chain = "|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|none~0|none~1|nor_conv_3x3~2|"
+    skip = "|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|nor_conv_3x3~2|"
+    assert shortcut_free(chain) and not shortcut_free(skip)
+    archs = [skip, chain, skip, chain] * 5
+    vals = np.array([4.0, 3.0, np.nan, 1.0] * 5)
+    vals = vals + np.arange(20) * 1e-3
+    out = top_shortcut_free(vals, archs, ks=(10, 20))
+    # the 10 largest: five 4.x (skip) and five 3.x (chain); NaN ranks last
+    assert out == {"top10": 0.5, "top20": 0.5}
+
+
+def test_fill_matches_the_registry_scores(bench, data_dir, one_torch_thread):
+    idx = cell_sample(bench, 1300)[:2]
+    cache = ScoreCache(None)
+    fill("cntk", bench, idx, cache, progress=False, batch_size=4)
+    fill("eigen_free", bench, idx, cache, progress=False, batch_size=4, C=4)
+    X, _ = image_batch("cifar10", 4, 0)
+    specs = [("cntk", {"normalize": n, "batch_size": 4}) for n in ("raw", "trace")]
+    specs += [("eigen_free", {"normalize": n, "batch_size": 4, "C": 4}) for n in ("raw", "trace")]
+    rows = verdict_rows(bench, idx, cache, specs, ps_n=1, repeats=2, n_boot=5)
+    assert all(r["missing"] == 0 for r in rows)
+    from empirics.nas.search import Scorer
+
+    for (name, opts), r in zip(specs, rows):
+        sc = Scorer(get_score(name, **opts), bench, "cifar10", cache=cache, progress=False)
+        rep = cache.record(sc.key(bench.arch(idx[0]), 0)[1])["arch"]
+        direct = get_score(name, **opts).score(rep, X, seed=0)
+        assert cache.get(sc.key(bench.arch(idx[0]), 0)[1]) == pytest.approx(direct, rel=1e-9, abs=1e-300)
+        assert r["time_per_class_s"] > 0
+
+
+@pytest.mark.slow
+def test_figure_g_tiny(tmp_path, monkeypatch, data_dir, bench, one_torch_thread):
+    monkeypatch.setattr(g, "CELLS", g.CELLS[:1])
+    tiny = dataclasses.replace(figures.Settings(), nats_widths=(4,), nats_seeds=1, skip_cells=2)
+    monkeypatch.setattr(figures.Settings, "quick", classmethod(lambda cls: tiny))
+    paths = figures.make_figures(out=tmp_path, only="g", data_dir=data_dir, show_progress=False)
+    assert {p.name for p in paths} >= {"g_nats_theory.csv", "g_nats_theory.png", "g_nats_theory_skip.csv"}
+    rows = _read(tmp_path / "g_nats_theory.csv")
+    by = {r["source"]: r for r in rows}
+    X, _ = image_batch("cifar10", 16, 0, dtype=torch.float64)
+    K = nats_ntk(g.CELLS[0], torch.nn.functional.avg_pool2d(X, 4))
+    lam = np.linalg.eigvalsh(K)[0]
+    assert float(by["exact"]["raw"]) == pytest.approx(lam, rel=1e-8)
+    lower = max(float(by[f"lower S{i}"]["raw"]) for i in range(3))
+    assert lower <= lam <= float(by["upper 2x2"]["raw"])
+    skip = _read(tmp_path / "g_nats_theory_skip.csv")
+    assert len(skip) == 4 and {r["swap"] for r in skip} == {"skip_connect", "avg_pool_3x3"}
+    base, sk, _ = g.skip_pairs(2)[0]
+    d = bench.test_accuracy(sk, "cifar10") - bench.test_accuracy(base, "cifar10")
+    assert float(skip[0]["dacc cifar10"]) == pytest.approx(d, abs=1e-6)
