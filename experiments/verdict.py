@@ -135,6 +135,8 @@ def verdict_rows(
     for name, opts in specs:
         sc = Scorer(get_score(name, **opts), bench, dataset, cache=cache, progress=False)
         keys = [sc.key(a, 0)[1] for a in archs]
+        if name not in ("cntk", "eigen_free"):  # cheap registry scores (params): computed through the cache
+            sc.score_indices(indices)
         vals = np.array([math.nan if cache.get(k) is None else cache.get(k) for k in keys], dtype=float)
         n = ps_n if len(indices) >= 2 * ps_n else max(1, len(indices) // 2)
         rows.append({
@@ -160,6 +162,115 @@ SPECS: list[tuple[str, dict[str, Any]]] = [
     ("params", {}),
 ]
 
+#: The committed ablation tables of the ``eigen`` default (experiments/results/index.json) on the same cells
+#: and draws, per (cell set, score images): reused, not recomputed. None: no such table.
+EIGEN_TABLES: dict[tuple[str, str], str | None] = {
+    ("cells0-1000", "cifar10"): "ablation/ablate_6variants_n1000_s0_20261129-055101.json",
+    ("cells0-1000", "cifar100"): "ablation/ablate_6variants_cifar100_n1000_s0_20261129-163442.json",
+    ("cells0-1000", "ImageNet16-120"): "ablation/ablate_6variants_ImageNet16-120_n1000_s0_20261129-163500.json",
+    ("cells1000-1300", "cifar10"): "ablation/ablate_baselines_cells1000-1300_s0_20261129-061159.json",
+    ("cells1000-1300", "cifar100"): None,
+    ("cells1000-1300", "ImageNet16-120"):
+        "ablation/ablate_6variants_ImageNet16-120_cells1000-1300_s0_20261129-162210.json",
+}
+
+
+def eigen_default_row(results: str | os.PathLike, set_name: str, bench: Benchmark) -> dict[str, Any]:
+    """The ``eigen`` default's row of a verdict set, from the committed ablation tables: correlations and
+    P-T from the CIFAR-10-image table, P-D from each dataset's own-image table, and the shortcut-free share
+    of its P-S picks (the recorded ``chosen`` cells). Top-k shares need per-cell values, which the tables
+    do not keep: NaN."""
+    from empirics.nas.scores import EigenScore
+
+    label = ",".join(f"{k}={v}" for k, v in [("C", 8), ("N", 1)] + [
+        (k, EigenScore.defaults[k]) for k in ("bn", "output", "batch_size")] + [("images", "real")] + [
+        (k, EigenScore.defaults[k]) for k in ("seeds", "normalize")])
+    row: dict[str, Any] = {"score": "eigen", "options": dict(EigenScore.defaults), "source": {}, "pd": {}}
+    for ds in DATASETS:
+        rel = EIGEN_TABLES.get((set_name, ds))
+        if rel is None:
+            row["pd"][ds] = None
+            continue
+        with open(os.path.join(results, rel), encoding="utf-8") as f:
+            tab = json.load(f)
+        r = next(r for r in tab["rows"] if r["variant"] == label)
+        row["source"][ds] = rel
+        row["pd"][ds] = r["ps"][ds]
+        if ds == "cifar10":
+            row.update(cells=r["cells"], missing=r["nan_scores"], score_dataset="cifar10",
+                       time_per_class_s=r["time_per_cell_s"], correlations=r["correlations"], ps=r["ps"],
+                       shortcut_free={"top10": math.nan, "top50": math.nan})
+    row["ps_shortcut_free"] = float(np.mean([shortcut_free(bench.arch(i)) for i in row["ps"]["chosen"]]))
+    return row
+
+
+def verdict(bench: Benchmark, cache: ScoreCache, n: int = 1300, split: int = 1000,
+            results: str | os.PathLike = "experiments/results", n_boot: int = 1000) -> dict[str, Any]:
+    """Every row of the verdict on the two cell sets (0..split, split..n), P-D from each dataset's images."""
+    idx = cell_sample(bench, n, seed=0)
+    sets: dict[str, Any] = {}
+    for name, part in ((f"cells0-{split}", idx[:split]), (f"cells{split}-{n}", idx[split:])):
+        rows = verdict_rows(bench, part, cache, SPECS, "cifar10", n_boot=n_boot)
+        for ds in DATASETS[1:]:
+            own = verdict_rows(bench, part, cache, SPECS, ds, n_boot=10)
+            for r, o in zip(rows, own):
+                r.setdefault("pd", {"cifar10": r["ps"]["cifar10"]})[ds] = {**o["ps"][ds], "missing": o["missing"]}
+        for r in rows:
+            r["ps_shortcut_free"] = float(np.mean([shortcut_free(bench.arch(i)) for i in r["ps"]["chosen"]]))
+        rows.insert(4, eigen_default_row(results, name, bench))
+        sets[name] = {"cells": len(part), "shortcut_free_share": float(np.mean([shortcut_free(bench.arch(i))
+                                                                                 for i in part])), "rows": rows}
+    return {"seed": 0, "score_seed": 0, "ps_n": 100, "repeats": 10, "sets": sets}
+
+
+def _label(r: dict[str, Any]) -> str:
+    if r["score"] == "params":
+        return "`params`"
+    if r["score"] == "eigen":
+        return "`eigen` default (BN train)"
+    return f"`{r['score']}` {r['options']['normalize']}"
+
+
+def markdown(v: dict[str, Any]) -> str:
+    """The verdict tables (one per cell set) as Markdown."""
+    def pm(p: dict[str, Any] | None, ds: str) -> str:
+        if p is None:
+            return "n/a"
+        if p.get("missing"):
+            return f"incomplete ({p['missing']} cells unscored)"
+        return f"{p['mean']:.2f} ± {p['std']:.2f}"
+
+    L = []
+    for name, s in v["sets"].items():
+        L.append(f"### {name} ({s['cells']} cells; shortcut-free share {100 * s['shortcut_free_share']:.1f} %)")
+        L.append("")
+        L.append("| score | missing | ρ / τ C10 | ρ / τ C100 | ρ / τ IN16 | P-T(100) C10 / C100 / IN16 | "
+                 "P-D(100) C10 / C100 / IN16 | shortcut-free top-10 / top-50 / P-S picks | s/class |")
+        L.append("|---|---|---|---|---|---|---|---|---|")
+        for r in s["rows"]:
+            c = r["correlations"]
+            rt = " | ".join(f"{c[d]['spearman']:.3f} / {c[d]['kendall']:.3f} [{c[d]['spearman_lo']:.2f}, "
+                            f"{c[d]['spearman_hi']:.2f}]" for d in DATASETS)
+            pt = " / ".join(pm(r["ps"][d], d) for d in DATASETS)
+            pdd = " / ".join(pm(r["pd"].get(d), d) for d in DATASETS)
+            sf = r["shortcut_free"]
+            sft = " / ".join("—" if not math.isfinite(sf[k]) else f"{100 * sf[k]:.0f} %" for k in ("top10", "top50"))
+            sft += f" / {100 * r['ps_shortcut_free']:.0f} %"
+            L.append(f"| {_label(r)} | {r['missing']} | {rt} | {pt} | {pdd} | {sft} | {r['time_per_class_s']:.3g} |")
+        L.append("")
+    L.append("ρ / τ: Spearman / Kendall τ-b with the 200-epoch test accuracy, [95 % bootstrap CI of ρ]; "
+             "P-T: P-S(100) × 10 draws from the set, score on CIFAR-10 images, mean ± std of the picks' accuracy "
+             "on each dataset; P-D: the same draws, score on each dataset's own images, reported on that "
+             "dataset; `eigen` rows are read from the committed ablation tables (no per-cell values: no top-k).")
+    return "\n".join(L) + "\n"
+
+
+def _atomic(path: str, text: str) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
 
 def main(argv: Sequence[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -169,7 +280,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--split", type=int, default=1000, help="first SPLIT cells = ablation set, rest held out")
     p.add_argument("--dataset", default="cifar10")
     p.add_argument("--cache", default=".eigennas_cache")
-    p.add_argument("--out", default=None, help="table JSON (written via a temp file)")
+    p.add_argument("--out", default=None, help="table stem: writes STEM.json and STEM.md (via temp files)")
+    p.add_argument("--results", default="experiments/results")
     p.add_argument("--bench-path", default=None)
     args = p.parse_args(argv)
     torch.set_num_threads(1)
@@ -181,22 +293,13 @@ def main(argv: Sequence[str] | None = None) -> None:
             for part in (idx[: args.split], idx[args.split:]):
                 print(json.dumps({name: fill(name, bench, part, cache, dataset=args.dataset)}), flush=True)
         return
-    out = {
-        "dataset": canonical_dataset(args.dataset),
-        "sets": {
-            f"cells0-{args.split}": verdict_rows(bench, idx[: args.split], cache, SPECS, args.dataset),
-            f"cells{args.split}-{args.n}": verdict_rows(bench, idx[args.split:], cache, SPECS, args.dataset),
-        },
-        "num_classes": NUM_CLASSES[canonical_dataset(args.dataset)],
-    }
-    text = json.dumps(out, indent=1, default=float)
+    v = verdict(bench, cache, args.n, args.split, args.results)
+    v["num_classes"] = {d: NUM_CLASSES[d] for d in DATASETS}
+    text, md = json.dumps(v, indent=1, default=float), markdown(v)
     if args.out:
-        tmp = args.out + ".tmp"
-        with open(tmp, "w") as f:
-            f.write(text)
-        os.replace(tmp, args.out)
-    else:
-        print(text)
+        _atomic(args.out + ".json", text)
+        _atomic(args.out + ".md", md)
+    print(md)
 
 
 if __name__ == "__main__":

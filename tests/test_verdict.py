@@ -101,3 +101,22 @@ def test_figure_g_tiny(tmp_path, monkeypatch, data_dir, bench, one_torch_thread)
     base, sk, _ = g.skip_pairs(2)[0]
     d = bench.test_accuracy(sk, "cifar10") - bench.test_accuracy(base, "cifar10")
     assert float(skip[0]["dacc cifar10"]) == pytest.approx(d, abs=1e-6)
+
+
+def test_eigen_default_row_reads_the_committed_tables(bench):
+    from pathlib import Path
+
+    from experiments.verdict import EIGEN_TABLES, eigen_default_row
+
+    results = Path(__file__).resolve().parents[1] / "experiments" / "results"
+    for rel in EIGEN_TABLES.values():
+        assert rel is None or (results / rel).exists(), rel
+    row = eigen_default_row(results, "cells0-1000", bench)
+    # the index names this table's trace row as the eigen default; its mean Spearman is recorded there
+    import json
+
+    index = json.loads((results / "index.json").read_text(encoding="utf-8"))
+    rho = np.mean([row["correlations"][d]["spearman"] for d in ("cifar10", "cifar100", "ImageNet16-120")])
+    assert rho == pytest.approx(index["eigen_default"]["mean_spearman"], abs=1e-6)
+    assert len(row["ps"]["chosen"]) == 10 and 0 <= row["ps_shortcut_free"] <= 1
+    assert set(row["pd"]) == {"cifar10", "cifar100", "ImageNet16-120"}
