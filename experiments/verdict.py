@@ -36,6 +36,7 @@ from empirics.nas.scores_nats import CntkScore, EigenFreeScore, kernel_value
 from empirics.nas.search import Scorer, correlate, representatives
 from empirics.ntk.empirical import empirical_ntk
 from experiments.ablation import cell_sample, pool_search
+from theory import files
 from theory.nats import nats_ntk
 
 __all__ = ["NORMS", "kernel_of", "fill", "top_shortcut_free", "verdict_rows"]
@@ -272,8 +273,8 @@ def _atomic(path: str, text: str) -> None:
     os.replace(tmp, path)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``eigennas verdict`` (and ``python -m experiments.verdict``)."""
     p.add_argument("what", choices=["fill", "table"])
     p.add_argument("--scores", default="cntk,eigen_free")
     p.add_argument("--n", type=int, default=1300)
@@ -283,7 +284,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--out", default=None, help="table stem: writes STEM.json and STEM.md (via temp files)")
     p.add_argument("--results", default="experiments/results")
     p.add_argument("--bench-path", default=None)
-    args = p.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> int:
+    """``fill``: cache the scores (resumable); ``table``: write the verdict JSON + Markdown."""
     torch.set_num_threads(1)
     bench = load_benchmark(args.bench_path)
     cache = ScoreCache(args.cache)
@@ -292,15 +296,22 @@ def main(argv: Sequence[str] | None = None) -> None:
         for name in args.scores.split(","):
             for part in (idx[: args.split], idx[args.split:]):
                 print(json.dumps({name: fill(name, bench, part, cache, dataset=args.dataset)}), flush=True)
-        return
+        return 0
     v = verdict(bench, cache, args.n, args.split, args.results)
     v["num_classes"] = {d: NUM_CLASSES[d] for d in DATASETS}
-    text, md = json.dumps(v, indent=1, default=float), markdown(v)
+    md = markdown(v)
     if args.out:
-        _atomic(args.out + ".json", text)
+        files.write_json(args.out + ".json", v)  # strict JSON: NaN -> null
         _atomic(args.out + ".md", md)
     print(md)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_arguments(p)
+    return run(p.parse_args(argv))
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
