@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from bounds.nats import nats_levels
+from eigennas.figure_files import save_figure as _save
 from empirics.models.build import build_model
 from empirics.nas.benchmark import DATASETS, load_benchmark
 from empirics.nas.images import image_batch
@@ -160,8 +161,6 @@ def sign_agreement(rows: Sequence[dict[str, object]], swap: str, name: str) -> d
 def fig_nats_theory(s, out: Path, progress, data_dir=None) -> list[Path]:
     """Figure g; ``s`` a ``figures.Settings`` (nats_widths, nats_seeds, skip_cells, eigen_opts)."""
     import matplotlib.pyplot as plt  # matplotlib: heavy, only when plotting
-
-    from eigennas.figures import _save
 
     rows = comparator_rows(CELLS, s.nats_widths, s.nats_seeds, 16, dict(s.eigen_opts), progress, data_dir)
     srows = skip_rows(s.skip_cells, dict(s.eigen_opts), progress=progress, data_dir=data_dir)

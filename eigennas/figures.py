@@ -35,6 +35,8 @@ from tqdm import tqdm
 
 import theory
 from eigennas.compare import Comparison, compare
+from eigennas.figure_files import save_figure as _save
+from eigennas.figure_nats_theory import fig_nats_theory
 from empirics.nas.benchmark import load_benchmark
 from empirics.nas.scores import get_score
 from theory import files, sphere_data
@@ -106,20 +108,6 @@ def check_output_dir(out: str | os.PathLike) -> Path:
     except files.OutputError as exc:
         raise FigureError(str(exc)) from None
 
-
-#: no creation date in the PDF, so that a rerun writes the same bytes
-_PDF_META = {"CreationDate": None}
-
-
-def _save(fig, out: Path, stem: str, rows: list[dict[str, object]]) -> list[Path]:
-    import matplotlib.pyplot as plt  # matplotlib: heavy, only when plotting
-
-    paths = [out / f"{stem}.csv", out / f"{stem}.png", out / f"{stem}.pdf"]
-    files.write_csv(paths[0], rows)  # floats with files.DIGITS significant digits: reproducible bytes
-    files.atomic_write(paths[1], lambda t: fig.savefig(t, dpi=130, bbox_inches="tight", format="png"))
-    files.atomic_write(paths[2], lambda t: fig.savefig(t, bbox_inches="tight", format="pdf", metadata=_PDF_META))
-    plt.close(fig)
-    return paths
 
 
 def _plot_lines(ax, xs: Sequence[float], recs: Sequence[Comparison], widths: Sequence[int], xlabel: str) -> None:
@@ -369,8 +357,6 @@ def make_figures(
                         "of the data folder (--data-dir, $EIGENNAS_DATA or ../shared/data)")
                     bar.update(_units(k, s))
                     continue
-                from eigennas.figure_nats_theory import fig_nats_theory
-
                 written += fig_nats_theory(s, out_dir, lambda: bar.update(1), data_dir)
             elif k == "f":
                 if not have_data:

@@ -27,11 +27,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from empirics.models.build import build_model
 from empirics.nas.atlas_report import shortcut_free
 from empirics.nas.benchmark import DATASETS, Benchmark, canonical_dataset, load_benchmark
 from empirics.nas.cache import ScoreCache, options_fingerprint
 from empirics.nas.images import NUM_CLASSES
-from empirics.nas.scores import get_score
+from empirics.nas.scores import EigenScore, _init_seed, get_score
 from empirics.nas.scores_nats import CntkScore, EigenFreeScore, kernel_value
 from empirics.nas.search import Scorer, correlate, representatives
 from empirics.ntk.empirical import empirical_ntk
@@ -51,9 +52,6 @@ def kernel_of(score: CntkScore | EigenFreeScore, arch: str, images: torch.Tensor
     x = score._images(images[: score.batch_size])
     if isinstance(score, CntkScore):
         return [nats_ntk(arch, x, int(o["stages"]), int(o["cells"]), progress=False)]
-    from empirics.models.build import build_model
-    from empirics.nas.scores import _init_seed
-
     out = []
     for k in range(int(o["seeds"])):
         model = build_model(arch, width=int(o["C"]), seed=_init_seed(seed, k), family="nats", batchnorm=False,
@@ -181,8 +179,6 @@ def eigen_default_row(results: str | os.PathLike, set_name: str, bench: Benchmar
     P-T from the CIFAR-10-image table, P-D from each dataset's own-image table, and the shortcut-free share
     of its P-S picks (the recorded ``chosen`` cells). Top-k shares need per-cell values, which the tables
     do not keep: NaN."""
-    from empirics.nas.scores import EigenScore
-
     label = ",".join(f"{k}={v}" for k, v in [("C", 8), ("N", 1)] + [
         (k, EigenScore.defaults[k]) for k in ("bn", "output", "batch_size")] + [("images", "real")] + [
         (k, EigenScore.defaults[k]) for k in ("seeds", "normalize")])
