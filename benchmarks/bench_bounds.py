@@ -26,6 +26,7 @@ import bounds
 import theory
 from bounds.closed import DiagRecursion, structure_key, symbol_values
 from bounds.data import data_stats
+from bounds.lower_upper import pair_entries
 from bounds.plan import Plan
 from theory.presets import all_nats_arch_strings, nats_fc_analogue
 
@@ -66,7 +67,7 @@ def main() -> None:
         rec = DiagRecursion(plan, args.r, ds.q0, ds.m)
         vl = symbol_values(lo_b[k].structure, ds, rec)
         lower[idx] = lo_b[k](vl)
-        pair = bounds._pair_entries(plan, X, ds)
+        pair = pair_entries(plan, X, ds)
         vu = symbol_values(up_b[k].structure, ds, rec, pair)
         upper[idx] = up_b[k](vu)
     t2 = time.perf_counter()

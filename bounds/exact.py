@@ -57,6 +57,9 @@ class ExactLevels:
     u_2x2: float
     #: ‖Θ̃ − Θ‖₂ bound: |exact − λ_min(Θ)| ≤ error
     error: float
+    #: the most the error bounds took off a lower level (S1 or S2): levels computed from the same
+    #: matrices without it would be larger by at most this much
+    slack: float = 0.0
 
     @property
     def upper(self) -> float:
@@ -89,17 +92,25 @@ def exact_levels(arch, X, kp=None, errors: KernelErrors | None = None) -> ExactL
     err = errors if errors is not None else kernel_errors(kp)
     e_theta = spectral_bound(err.ntk)
     lam = _lmin(kp.ntk)
-    ro = max(0.0, _lmin(kp.readout_term) - spectral_bound(err.nngp))
+    e_ro = spectral_bound(err.nngp)
+    ro = max(0.0, _lmin(kp.readout_term) - e_ro)
     s1 = s2 = ro
+    cut1 = cut2 = e_ro  # what the error bounds took off each level
     for e in kp.edges:
         A = e.c_w * kp.sigma[e.src] * e.derivative_kernel
-        lam_a = max(0.0, _lmin(A) - spectral_bound(err.schur[e.index]))
+        e_a = spectral_bound(err.schur[e.index])
+        lam_raw = max(0.0, _lmin(A))
+        lam_a = max(0.0, _lmin(A) - e_a)
+        pi_raw = max(0.0, float(np.diag(kp.pi[e.dst]).min()))
         pi_min = max(0.0, float((np.diag(kp.pi[e.dst]) - np.diag(err.pi[e.dst])).min()))
         schur_e = e.alpha**2 * lam_a * pi_min
         # Both are rigorous lower bounds on λ_min(T_e); their honest corrections differ, so the direct
         # one can fall below the Schur one: S1 takes the larger, which keeps S1 ≥ S2 after correction.
-        direct_e = max(0.0, _lmin(e.ntk_term) - spectral_bound(err.ntk_term[e.index]))
+        e_t = spectral_bound(err.ntk_term[e.index])
+        direct_e = max(0.0, _lmin(e.ntk_term) - e_t)
         s1 += max(direct_e, schur_e)
         s2 += schur_e
+        cut1 += e_t
+        cut2 += e.alpha**2 * (lam_raw * pi_raw - lam_a * pi_min)
     ud, up, u2, _ = upper_from_kernel(kp.ntk)
-    return ExactLevels(lam, s1, s2, ud + e_theta, up + e_theta, u2 + e_theta, e_theta)
+    return ExactLevels(lam, s1, s2, ud + e_theta, up + e_theta, u2 + e_theta, e_theta, max(cut1, cut2))

@@ -19,13 +19,14 @@ weights, computed for any scalar type (floats for evaluation, sympy symbols for 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from theory.activations import Activation, default_weight_variance
 from theory.space import Arch
 
-__all__ = ["DenseEdge", "SkipEdge", "Plan", "BoundError"]
+__all__ = ["DenseEdge", "SkipEdge", "Plan", "BoundError", "depth"]
 
 
 class BoundError(ValueError):
@@ -60,12 +61,22 @@ class Plan:
     dense: tuple[DenseEdge, ...]
     skips: tuple[SkipEdge, ...]
     zero: bool
+    #: the architecture the plan was made from (kept, so nothing needs to rebuild it from the plan)
+    arch: Arch | None = field(default=None, compare=False, repr=False)
 
     @classmethod
-    def of(cls, arch: Arch | str) -> Plan:
-        arch = Arch.parse(arch)
+    def of(cls, arch: Arch | str | Plan) -> Plan:
+        """The plan of ``arch`` (a Plan is returned as is; plans are cached per architecture, so the
+        bounds of one architecture share one parse and one plan)."""
+        if isinstance(arch, Plan):
+            return arch
+        return _plan_of(Arch.parse(arch))
+
+    @classmethod
+    def build(cls, arch: Arch) -> Plan:
+        """Build the plan (uncached; ``Plan.of`` is the cached entry point)."""
         if arch.is_zero:
-            return cls(arch.output, (), (), True)
+            return cls(arch.output, (), (), True, arch)
         dense: list[DenseEdge] = []
         skips: list[SkipEdge] = []
         for e in arch.pruned_edges():
@@ -80,7 +91,7 @@ class Plan:
                     f"edge {e} is a convolutional-space op; bounds are stated for the FC space: "
                     "use theory.presets.nats_fc_analogue(arch) first"
                 )
-        return cls(arch.output, tuple(dense), tuple(skips), False)
+        return cls(arch.output, tuple(dense), tuple(skips), False, arch)
 
     @property
     def nodes(self) -> range:
@@ -99,3 +110,20 @@ class Plan:
                         tot = tot + S[(w, s.src)] * sc(s)
                 S[(w, u)] = tot
         return S
+
+
+@lru_cache(maxsize=4096)
+def _plan_of(arch: Arch) -> Plan:
+    return Plan.build(arch)
+
+
+def depth(arch: Arch | str | Plan) -> int:
+    """L: the largest number of dense edges on a path from the input to the output."""
+    plan = Plan.of(arch)
+    best = {0: 0}
+    for u in range(1, plan.n + 1):
+        cands = [best[e.src] + 1 for e in plan.dense if e.dst == u and e.src in best]
+        cands += [best[s.src] for s in plan.skips if s.dst == u and s.src in best]
+        if cands:
+            best[u] = max(cands)
+    return best.get(plan.n, 0)

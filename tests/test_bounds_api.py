@@ -158,7 +158,7 @@ def test_generalization_bound() -> None:
     assert v.symbols["L"] == 3 == bounds.depth(RTR)
     assert "relaxed_lambda_min" in g.parts
     with pytest.raises(BoundError, match="δ"):
-        g.evaluate(RTR, X, y, delta=2.0)
+        g.evaluate(RTR, X, y, constants={"delta": 2.0})
 
 
 def test_paper_form_is_labelled_a_reconstruction() -> None:

@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
         arch = arch.to_fc_analogue()
     lo = bounds.lower(arch, args.r, args.gershgorin)
     up = bounds.upper(arch)
-    gen = bounds.generalization(arch)
+    gen = bounds.generalization(arch, r=args.r)
     X = theory.sphere_data(args.n, args.d, seed=args.seed)
     print(f"architecture: {arch}")
     print(f"data: {args.n} Gaussian points on the sphere of radius sqrt({args.d}), seed {args.seed}")
@@ -50,14 +50,15 @@ def run(args: argparse.Namespace) -> int:
         print("\ngeneralization (LaTeX):")
         print(gen.latex())
         print(gen.table())
-    cert = bounds.certify(arch, X, args.r)
+    kp = theory.kernel_pieces(arch, X)  # one exact kernel for the certificate and the generalization bound
+    cert = bounds.certify(arch, X, args.r, kp=kp)
     print()
     for line in cert.lines():
         print("  " + line)
     if cert.exact > 0:
         print(f"  tightness (closed-form lower / exact) {cert.tightness:.4f}")
     y = np.sign(X[:, 0]) + (X[:, 0] == 0)
-    g = gen.evaluate(arch, X, y, r=args.r)
+    g = gen.evaluate(arch, X, y, kp=kp)
     print("\ngeneralization with C_1 = C_2 = 1, delta = 0.05, y = sign(x_1) (a shape, the constants are unknown):")
     for k in ("yT_Theta_inv_y", "relaxed_lambda_min", "relaxed_closed_form", "bound_exact", "bound_lambda_min",
               "bound_closed_form"):
