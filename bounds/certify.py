@@ -41,16 +41,18 @@ class Certificate:
         return self.closed_lower / self.exact if self.exact > 0 else float("nan")
 
     def lines(self) -> list[str]:
-        return [
-            f"closed-form lower LB_{self.r}      {self.closed_lower: .8g}",
-            f"structural lower S2 (Weyl+Schur) {self.s2: .8g}",
-            f"structural lower S1 (Weyl)       {self.s1: .8g}",
-            f"exact lambda_min(Theta)          {self.exact: .8g}",
-            f"upper 2x2 interlacing            {self.u_2x2: .8g}",
-            f"upper pair Rayleigh              {self.u_pair: .8g}",
-            f"upper diagonal                   {self.u_diag: .8g}",
-            f"closed-form upper                {self.closed_upper: .8g}",
-        ] + [f"flag: {f}" for f in self.flags]
+        rows = [
+            (f"closed-form lower LB_{self.r}", self.closed_lower),
+            ("structural lower S2 (Weyl+Schur)", self.s2),
+            ("structural lower S1 (Weyl)", self.s1),
+            ("exact lambda_min(Theta)", self.exact),
+            ("  kernel error bound (+/-)", self.kernel_error),
+            ("upper 2x2 interlacing", self.u_2x2),
+            ("upper pair Rayleigh", self.u_pair),
+            ("upper diagonal", self.u_diag),
+            ("closed-form upper", self.closed_upper),
+        ]
+        return [f"{label:<33s} {value: .8g}" for label, value in rows] + [f"flag: {f}" for f in self.flags]
 
 
 def certify(arch: Arch | str, X: np.ndarray, r: int = 8, kp: Any = None) -> Certificate:
