@@ -15,6 +15,7 @@ import numpy as np
 import sympy as sp
 from sympy.printing.numpy import NumPyPrinter
 
+import theory
 from bounds.closed import Structure
 from bounds.plan import BoundError
 from theory.space import Arch
@@ -178,7 +179,7 @@ def _needed_defs(expr: sp.Expr, defs: list[tuple[sp.Symbol, sp.Expr]]) -> list[t
 
 def check_pieces(kp: Any, arch: Arch, X: np.ndarray) -> None:
     """Refuse kernel pieces computed for another architecture or other data than (arch, X)."""
-    X = np.asarray(X, dtype=np.float64)
+    X = theory.check_inputs(X)  # the data as kernel_pieces saw them (float32 rows projected, ...)
     if kp.arch != arch:
         raise BoundError(f"kernel pieces were computed for {kp.arch}, not for {arch}")
     if kp.X.shape != X.shape or not np.array_equal(kp.X, X):
