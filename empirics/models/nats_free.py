@@ -24,6 +24,7 @@ import math
 import torch
 from torch import nn
 
+from empirics.models.nats_net import WiredCell
 from theory.space import Arch, ArchError, OpKind
 
 __all__ = ["NATSFreeNetwork", "NTKConv", "free_parameter_count"]
@@ -76,27 +77,9 @@ def _make_op(kind: OpKind, c: int) -> nn.Module:
     raise ArchError(f"op {kind.value} is not a NATS-Bench op")  # pragma: no cover - checked before
 
 
-class _Cell(nn.Module):
+class _Cell(WiredCell):
     def __init__(self, arch: Arch, c: int) -> None:
-        super().__init__()
-        self.layers = nn.ModuleList()
-        self._wiring: list[list[tuple[int, int]]] = []
-        for incoming in arch.nodes:
-            wires = []
-            for e in incoming:
-                wires.append((len(self.layers), e.src))
-                self.layers.append(_make_op(e.op.kind, c))
-            self._wiring.append(wires)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        nodes = [x]
-        for wires in self._wiring:
-            total = None
-            for li, src in wires:
-                y = self.layers[li](nodes[src])
-                total = y if total is None else total + y
-            nodes.append(total)
-        return nodes[-1]
+        super().__init__(arch, lambda kind: _make_op(kind, c))
 
 
 class _Reduction(nn.Module):

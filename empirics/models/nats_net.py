@@ -36,6 +36,8 @@ number of nodes. Initialization is PyTorch's default for every layer (as in xaut
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
@@ -140,19 +142,19 @@ def _make_op(kind: OpKind, c: int, affine: bool, track: bool) -> nn.Module:
     raise ArchError(f"op {kind.value} is not a NATS-Bench op")
 
 
-class NATSCell(nn.Module):
-    """One cell (xautodl ``InferCell`` at stride 1, C_in = C_out = c): node j = Σ_i op_{i→j}(node i)."""
+class WiredCell(nn.Module):
+    """A cell DAG of ``arch``: node j = Σ_i op_{i→j}(node i), one module per edge from ``make_op``, output the
+    last node. The NATS cell (with BatchNorm) and its BatchNorm-free twin differ only in ``make_op``."""
 
-    def __init__(self, arch: Arch | str, c: int, affine: bool = True, track_running_stats: bool = True) -> None:
+    def __init__(self, arch: Arch, make_op: Callable[[OpKind], nn.Module]) -> None:
         super().__init__()
-        self.arch = _check_conv_arch(arch)
         self.layers = nn.ModuleList()
         self._wiring: list[list[tuple[int, int]]] = []  # per node: (layer index, source node)
-        for incoming in self.arch.nodes:
+        for incoming in arch.nodes:
             wires = []
             for e in incoming:
                 wires.append((len(self.layers), e.src))
-                self.layers.append(_make_op(e.op.kind, c, affine, track_running_stats))
+                self.layers.append(make_op(e.op.kind))
             self._wiring.append(wires)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -164,6 +166,15 @@ class NATSCell(nn.Module):
                 total = y if total is None else total + y
             nodes.append(total)
         return nodes[-1]
+
+
+class NATSCell(WiredCell):
+    """One cell (xautodl ``InferCell`` at stride 1, C_in = C_out = c): node j = Σ_i op_{i→j}(node i)."""
+
+    def __init__(self, arch: Arch | str, c: int, affine: bool = True, track_running_stats: bool = True) -> None:
+        checked = _check_conv_arch(arch)
+        super().__init__(checked, lambda kind: _make_op(kind, c, affine, track_running_stats))
+        self.arch = checked
 
 
 class NATSNetwork(nn.Module):
