@@ -27,18 +27,15 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from empirics.models.build import build_model
 from empirics.nas.atlas_report import shortcut_free
 from empirics.nas.benchmark import DATASETS, Benchmark, canonical_dataset, load_benchmark
 from empirics.nas.cache import ScoreCache, options_fingerprint
 from empirics.nas.images import NUM_CLASSES
-from empirics.nas.scores import EigenScore, _init_seed, get_score
+from empirics.nas.scores import EigenScore, get_score
 from empirics.nas.scores_nats import CntkScore, EigenFreeScore, kernel_value
 from empirics.nas.search import Scorer, correlate, representatives
-from empirics.ntk.empirical import empirical_ntk
 from experiments.ablation import cell_sample, pool_search
 from theory import files
-from theory.nats import nats_ntk
 
 __all__ = ["NORMS", "kernel_of", "fill", "top_shortcut_free", "verdict_rows"]
 
@@ -48,16 +45,7 @@ NORMS = ("raw", "trace")
 def kernel_of(score: CntkScore | EigenFreeScore, arch: str, images: torch.Tensor, seed: int = 0) -> list[np.ndarray]:
     """The kernel(s) the score's value is read from: Θ of ``nats_ntk`` (one) or the twin's empirical NTK
     (one per initialization, the score averages their normalized λ_min)."""
-    o = score.options
-    x = score._images(images[: score.batch_size])
-    if isinstance(score, CntkScore):
-        return [nats_ntk(arch, x, int(o["stages"]), int(o["cells"]), progress=False)]
-    out = []
-    for k in range(int(o["seeds"])):
-        model = build_model(arch, width=int(o["C"]), seed=_init_seed(seed, k), family="nats", batchnorm=False,
-                            N=int(o["cells"]), stages=int(o["stages"]), dtype=torch.float64)
-        out.append(empirical_ntk(model, x).numpy())
-    return out
+    return score.kernels(arch, score._images(images[: score.batch_size]), seed)
 
 
 def fill(

@@ -90,10 +90,22 @@ class EigenFreeOptions(CntkOptions):
 
 
 class _NatsFree(Score):
+    """Shared part of ``cntk`` and ``eigen_free``: the images are average-pooled (``pool_images``), the
+    kernel(s) of the subclass (``kernels``) are read by ``kernel_value`` and the score is the mean over
+    them (one kernel for ``cntk``: the mean of one value is that value)."""
+
     needs_model = False
 
     def _images(self, images: torch.Tensor) -> torch.Tensor:
         return pool_images(images, int(self.options["size"]))
+
+    def kernels(self, arch: str, x: torch.Tensor, seed: int) -> list[np.ndarray]:
+        """The kernel(s) of ``arch`` on the pooled images ``x`` (``self._images``) the value is read from."""
+        raise NotImplementedError
+
+    def _score(self, arch, images, labels, seed, num_classes):  # type: ignore[override]
+        norm = str(self.options["normalize"])
+        return float(np.mean([kernel_value(K, norm) for K in self.kernels(arch, self._images(images), seed)]))
 
 
 @register_score
@@ -103,10 +115,10 @@ class CntkScore(_NatsFree):
     name = "cntk"
     Options = CntkOptions
 
-    def _score(self, arch, images, labels, seed, num_classes):  # type: ignore[override]
+    def kernels(self, arch: str, x: torch.Tensor, seed: int) -> list[np.ndarray]:
+        """[Θ] of ``theory.nats_ntk`` (deterministic: ``seed`` is ignored)."""
         o = self.options
-        K = nats_ntk(arch, self._images(images), int(o["stages"]), int(o["cells"]), progress=False)
-        return kernel_value(K, str(o["normalize"]))
+        return [nats_ntk(arch, x, int(o["stages"]), int(o["cells"]), progress=False)]
 
 
 @register_score
@@ -116,12 +128,12 @@ class EigenFreeScore(_NatsFree):
     name = "eigen_free"
     Options = EigenFreeOptions
 
-    def _score(self, arch, images, labels, seed, num_classes):  # type: ignore[override]
+    def kernels(self, arch: str, x: torch.Tensor, seed: int) -> list[np.ndarray]:
+        """The twin's empirical NTK for each of the ``seeds`` initializations (``_init_seed(seed, k)``)."""
         o = self.options
-        x = self._images(images)
-        vals = []
+        out = []
         for k in range(int(o["seeds"])):
             model = build_model(arch, width=int(o["C"]), seed=_init_seed(seed, k), family="nats", batchnorm=False,
                                 N=int(o["cells"]), stages=int(o["stages"]), dtype=torch.float64)
-            vals.append(kernel_value(empirical_ntk(model, x).numpy(), str(o["normalize"])))
-        return float(np.mean(vals))
+            out.append(empirical_ntk(model, x).numpy())
+        return out
