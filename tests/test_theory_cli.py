@@ -21,6 +21,21 @@ def test_kernel_command_prints_the_spectrum(capsys) -> None:
     assert "NNGP" in capsys.readouterr().out
 
 
+def test_kernel_command_prints_the_propagated_error_bound(capsys) -> None:
+    """The printed bound is theory.errors' bound propagated through the layers (tested against quadrature
+    in tests/test_certificates.py), of the NTK or of the NNGP as asked, not the per-edge truncation bound."""
+    from theory import kernel_pieces
+    from theory.errors import kernel_errors, spectral_bound
+
+    arch, X = "|dense_tanh~0|+|skip_connect~0|dense_tanh~1|", sphere_data(12, 5, seed=2)
+    errs = kernel_errors(kernel_pieces(arch, X))
+    for flag, exact in (([], errs.ntk_norm), (["--nngp"], spectral_bound(errs.nngp))):
+        assert main(["kernel", arch, "--n", "12", "--d", "5", "--seed", "2", *flag]) == 0
+        bound = float(capsys.readouterr().out.split("<=")[1].split()[0])
+        assert exact > 0 and bound == pytest.approx(exact, rel=0.01)
+    assert errs.ntk_norm != pytest.approx(spectral_bound(errs.nngp), rel=0.01)
+
+
 def test_kernel_command_errors(capsys) -> None:
     assert main(["kernel", "|dense_nope~0|"]) == 1
     assert "unknown activation" in capsys.readouterr().err

@@ -8,6 +8,7 @@ import numpy as np
 
 from eigennas.commands._types import nonnegative_int, positive_int
 from theory import kernel_pieces, sphere_data
+from theory.errors import kernel_errors, spectral_bound
 from theory.space import Arch
 
 HELP = "exact infinite-width NNGP/NTK of an architecture on data, and its lambda_min"
@@ -44,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"lambda_min: {ev[0]:.10g}")
     print(f"lambda_max: {ev[-1]:.10g}")
     print(f"trace:      {float(np.trace(K)):.10g}")
-    if p.error_bound > 0:
-        print(f"dual-activation truncation bound per entry: {p.error_bound:.2e} absolute (summed over edges), "
-              f"{p.relative_error_bound:.2e} relative (worst edge)")
+    bound = spectral_bound(kernel_errors(p).nngp) if args.nngp else kernel_errors(p).ntk_norm
+    print(f"error:      |lambda_i - exact| <= {bound:.2e} for every eigenvalue (truncation, quadrature and "
+          f"rounding propagated through the layers, theory.errors; Weyl)")
     return 0
