@@ -11,6 +11,11 @@ score cache (the record keys of ``Scorer``), so the two variants cost one kernel
 cached values into table rows with the ablation's own statistics (``experiments.ablation``:
 Spearman/Kendall with bootstrap CIs, P-S(100) × 10 draws from the scored pool) plus the share of
 shortcut-free cells (``empirics.nas.atlas_report.shortcut_free``) among each score's top-10 / top-50.
+
+:func:`sweep` (``eigennas verdict sweep``) measures the ``cntk`` kernel settings (images, pooled
+resolution, stages × cells) under every normalization on a prefix of the same cells, through the same
+cache, with the time per class; :func:`sweep_choice` applies the default rule (highest mean Spearman ρ
+over the three datasets on the ablation cells within the time budget) to a sweep table.
 """
 
 from __future__ import annotations
@@ -32,14 +37,16 @@ from empirics.nas.benchmark import DATASETS, Benchmark, canonical_dataset, load_
 from empirics.nas.cache import ScoreCache, options_fingerprint
 from empirics.nas.images import NUM_CLASSES
 from empirics.nas.scores import EigenScore, get_score
-from empirics.nas.scores_nats import CntkScore, EigenFreeScore, kernel_value
+from empirics.nas.scores_nats import NORMALIZE, CntkOptions, CntkScore, EigenFreeScore, kernel_value
 from empirics.nas.search import Scorer, correlate, representatives
 from experiments.ablation import cell_sample, pool_search
 from theory import files
 
-__all__ = ["NORMS", "kernel_of", "fill", "top_shortcut_free", "verdict_rows"]
+__all__ = ["NORMS", "kernel_of", "fill", "top_shortcut_free", "verdict_rows", "SWEEP", "parse_settings", "sweep",
+           "sweep_choice", "sweep_markdown"]
 
-NORMS = ("raw", "trace")
+#: the normalizations :func:`fill` caches from one kernel (every one the scores accept)
+NORMS = NORMALIZE
 
 
 def kernel_of(score: CntkScore | EigenFreeScore, arch: str, images: torch.Tensor, seed: int = 0) -> list[np.ndarray]:
@@ -208,6 +215,115 @@ def verdict(bench: Benchmark, cache: ScoreCache, n: int = 1300, split: int = 100
     return {"seed": 0, "score_seed": 0, "ps_n": 100, "repeats": 10, "sets": sets}
 
 
+#: the screen of ``eigennas verdict sweep``: the default, one option changed at a time, and the cheap
+#: combinations (16×16 only with 8 images: 16 images at 16×16 need more than the kernel's 4 GiB budget)
+SWEEP: tuple[str, ...] = (
+    "batch_size=16,size=8,stages=3,cells=1",
+    "batch_size=8,size=8,stages=3,cells=1",
+    "batch_size=32,size=8,stages=3,cells=1",
+    "batch_size=16,size=4,stages=3,cells=1",
+    "batch_size=32,size=4,stages=3,cells=1",
+    "batch_size=64,size=4,stages=3,cells=1",
+    "batch_size=8,size=16,stages=3,cells=1",
+    "batch_size=16,size=8,stages=1,cells=1",
+    "batch_size=16,size=8,stages=2,cells=1",
+    "batch_size=16,size=8,stages=3,cells=2",
+    "batch_size=16,size=8,stages=3,cells=5",
+)
+
+_KERNEL_KEYS = ("batch_size", "size", "stages", "cells")
+
+
+def parse_settings(text: str | Sequence[str]) -> list[dict[str, int]]:
+    """Kernel settings of ``cntk`` from ``"k=v,k=v;k=v,..."`` (or a list of ``"k=v,..."``): keys among
+    batch_size, size, stages, cells (the rest at the score's defaults), each checked by ``CntkOptions``."""
+    parts = [p for p in (text.split(";") if isinstance(text, str) else text) if p.strip()]
+    if not parts:
+        raise ValueError("no cntk settings given")
+    out = []
+    for part in parts:
+        kw: dict[str, int] = {}
+        for item in part.split(","):
+            k, eq, v = item.strip().partition("=")
+            if not eq or k not in _KERNEL_KEYS or not v.strip().isdigit():
+                raise ValueError(f"bad cntk setting {item!r} in {part!r}: want KEY=INT with KEY in {_KERNEL_KEYS}")
+            kw[k] = int(v)
+        full = {k: int(getattr(CntkOptions(), k)) for k in _KERNEL_KEYS} | kw
+        get_score("cntk", **full)  # checks the combination (ScoreError)
+        out.append(full)
+    return out
+
+
+def _setting_label(st: dict[str, Any]) -> str:
+    return ",".join(f"{k}={st[k]}" for k in _KERNEL_KEYS)
+
+
+def sweep(
+    bench: Benchmark,
+    cache: ScoreCache,
+    settings: Sequence[dict[str, int]],
+    n: int = 200,
+    split: int = 1000,
+    dataset: str = "cifar10",
+    n_boot: int = 1000,
+    data_dir: str | os.PathLike | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """For each kernel setting: :func:`fill` ``cntk`` (every normalization from one kernel per class) on
+    the first ``n`` cells of the ablation's permutation, then one :func:`verdict_rows` row per
+    normalization on the cells ``0..min(n, split)`` and, if ``n > split``, on the held-out ``split..n``."""
+    idx = cell_sample(bench, n, seed=0)
+    parts = [(f"cells0-{min(n, split)}", idx[:split])] + ([(f"cells{split}-{n}", idx[split:])] if n > split else [])
+    sets: dict[str, Any] = {name: {"cells": len(part), "rows": []} for name, part in parts}
+    for st in settings:
+        fill("cntk", bench, idx, cache, dataset=dataset, data_dir=data_dir, progress=progress, **st)
+        for name, part in parts:
+            rows = verdict_rows(bench, part, cache, [("cntk", {**st, "normalize": nm}) for nm in NORMS],
+                                dataset, n_boot=n_boot)
+            for r in rows:
+                r["setting"] = _setting_label(st)
+                r["mean_spearman"] = float(np.mean([r["correlations"][d]["spearman"] for d in DATASETS]))
+            sets[name]["rows"] += rows
+    return {"score": "cntk", "score_dataset": canonical_dataset(dataset), "n": n, "split": split, "sets": sets}
+
+
+def sweep_choice(table: dict[str, Any], budget_s: float = 5.0) -> dict[str, Any]:
+    """The default rule on a sweep table: among the rows of its first cell set (the ablation cells) with
+    no missing cell and time per class ≤ ``budget_s``, the highest mean Spearman ρ over the three
+    datasets (ties: the cheaper, then the earlier row)."""
+    rows = next(iter(table["sets"].values()))["rows"]
+    ok = [(i, r) for i, r in enumerate(rows) if r["missing"] == 0 and r["time_per_class_s"] <= budget_s]
+    if not ok:
+        raise ValueError(f"no complete sweep row within {budget_s} s per class")
+    i, r = max(ok, key=lambda ir: (round(ir[1]["mean_spearman"], 12), -ir[1]["time_per_class_s"], -ir[0]))
+    return {"setting": r["setting"], "normalize": r["options"]["normalize"], "mean_spearman": r["mean_spearman"],
+            "time_per_class_s": r["time_per_class_s"], "row": i}
+
+
+def sweep_markdown(t: dict[str, Any]) -> str:
+    """A sweep table as Markdown (one table per cell set)."""
+    L = []
+    for name, s in t["sets"].items():
+        L.append(f"### `cntk` settings on {name} ({s['cells']} cells, {t['score_dataset']} images)")
+        L.append("")
+        L.append("| setting | normalize | missing | ρ / τ C10 | ρ / τ C100 | ρ / τ IN16 | mean ρ | "
+                 "P-S(100) C10 / C100 / IN16 | shortcut-free top-10 / top-50 | s/class |")
+        L.append("|---|---|---|---|---|---|---|---|---|---|")
+        for r in s["rows"]:
+            c = r["correlations"]
+            rt = " | ".join(f"{c[d]['spearman']:.3f} / {c[d]['kendall']:.3f}" for d in DATASETS)
+            ps = " / ".join(f"{r['ps'][d]['mean']:.2f}" for d in DATASETS) if r["ps"]["n"] == 100 else "—"
+            sf = r["shortcut_free"]
+            L.append(f"| {r['setting']} | {r['options']['normalize']} | {r['missing']} | {rt} | "
+                     f"{r['mean_spearman']:.3f} | {ps} | {100 * sf['top10']:.0f} % / {100 * sf['top50']:.0f} % | "
+                     f"{r['time_per_class_s']:.3g} |")
+        L.append("")
+    L.append("ρ / τ: Spearman / Kendall τ-b with the 200-epoch test accuracy; P-S(100): mean over the 10 draws "
+             "of the pick's accuracy (— when the set has fewer than 200 cells); s/class: mean time of one "
+             "kernel (`theory.nats_ntk`, one thread) per isomorphism class, as recorded in the score cache.")
+    return "\n".join(L) + "\n"
+
+
 def _label(r: dict[str, Any]) -> str:
     if r["score"] == "params":
         return "`params`"
@@ -259,7 +375,8 @@ def _atomic(path: str, text: str) -> None:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The options of ``eigennas verdict`` (and ``python -m experiments.verdict``)."""
-    p.add_argument("what", choices=["fill", "table"])
+    p.add_argument("what", choices=["fill", "table", "sweep"],
+                   help="fill: cache the scores; table: the verdict tables; sweep: the cntk settings screen")
     p.add_argument("--scores", default="cntk,eigen_free")
     p.add_argument("--n", type=int, default=1300)
     p.add_argument("--split", type=int, default=1000, help="first SPLIT cells = ablation set, rest held out")
@@ -268,6 +385,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default=None, help="table stem: writes STEM.json and STEM.md (via temp files)")
     p.add_argument("--results", default="experiments/results")
     p.add_argument("--bench-path", default=None)
+    p.add_argument("--settings", default=";".join(SWEEP),
+                   help="sweep: cntk kernel settings 'batch_size=B,size=S,stages=T,cells=C;...' (default: the screen)")
+    p.add_argument("--budget", type=float, default=5.0, help="sweep: the time budget per class (s) of the choice")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -275,6 +395,17 @@ def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(1)
     bench = load_benchmark(args.bench_path)
     cache = ScoreCache(args.cache)
+    if args.what == "sweep":
+        t = sweep(bench, cache, parse_settings(args.settings), args.n, args.split, args.dataset)
+        t["choice"] = sweep_choice(t, args.budget) | {"budget_s": args.budget}
+        md = sweep_markdown(t) + (f"\nChoice (highest mean ρ on {next(iter(t['sets']))} within "
+                                  f"{args.budget:g} s/class): `{t['choice']['setting']}`, "
+                                  f"normalize={t['choice']['normalize']}.\n")
+        if args.out:
+            files.write_json(args.out + ".json", t)
+            _atomic(args.out + ".md", md)
+        print(md)
+        return 0
     idx = cell_sample(bench, args.n, seed=0)
     if args.what == "fill":
         for name in args.scores.split(","):

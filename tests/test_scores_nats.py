@@ -23,7 +23,7 @@ def _images(n=6, h=16, seed=0):
 def test_registered():
     assert {"cntk", "eigen_free"} <= set(SCORES)
     with pytest.raises(ScoreError, match="normalize"):
-        get_score("cntk", normalize="lmax")
+        get_score("cntk", normalize="cond")
     with pytest.raises(ScoreError, match="size"):
         get_score("cntk", size=6)
     with pytest.raises(ScoreError, match="needs a batch"):
@@ -41,11 +41,17 @@ def test_cntk_is_lambda_min_of_the_exact_kernel_on_pooled_images():
     tr = get_score("cntk", batch_size=4, size=8).score(ARCH, x)
     assert raw == pytest.approx(ev[0], rel=1e-12)
     assert tr == pytest.approx(4 * ev[0] / np.trace(K), rel=1e-12)
+    lm = get_score("cntk", batch_size=4, size=8, normalize="lmax").score(ARCH, x)
+    assert lm == pytest.approx(ev[0] / ev[-1], rel=1e-12)
     # the trace normalization removes the scale of the images (the kernel is 2-homogeneous)
     assert get_score("cntk", batch_size=4, size=8).score(ARCH, 4 * x) == pytest.approx(tr, rel=1e-10)
     assert get_score("cntk", batch_size=4, size=0).score(ARCH, x[:, :, :8, :8]) == pytest.approx(
         kernel_value(nats_ntk(ARCH, x[:4, :, :8, :8].double()), "trace"), rel=1e-12)
-    assert get_score("cntk", batch_size=4).score(ZERO, x) == 0.0
+    for norm in ("raw", "trace", "lmax"):
+        assert get_score("cntk", batch_size=4, normalize=norm).score(ZERO, x) == 0.0
+    with pytest.raises(ScoreError, match="normalize"):
+        kernel_value(np.eye(2), "cond")
+    assert np.isnan(kernel_value(np.array([[1.0, np.nan], [np.nan, 1.0]]), "lmax"))
     torch.testing.assert_close(pool_images(x, 16), x.double())
 
 

@@ -120,3 +120,68 @@ def test_eigen_default_row_reads_the_committed_tables(bench):
     assert rho == pytest.approx(index["eigen_default"]["mean_spearman"], abs=1e-6)
     assert len(row["ps"]["chosen"]) == 10 and 0 <= row["ps_shortcut_free"] <= 1
     assert set(row["pd"]) == {"cifar10", "cifar100", "ImageNet16-120"}
+
+
+def test_parse_settings_fills_the_defaults_and_refuses_bad_input():
+    from empirics.nas.scores import ScoreError
+    from empirics.nas.scores_nats import CntkOptions
+    from experiments.verdict import SWEEP, parse_settings
+
+    d = CntkOptions()
+    assert parse_settings("size=4;batch_size=8,cells=2") == [
+        {"batch_size": d.batch_size, "size": 4, "stages": d.stages, "cells": d.cells},
+        {"batch_size": 8, "size": d.size, "stages": d.stages, "cells": 2}]
+    assert len(parse_settings(SWEEP)) == len(SWEEP)
+    for bad in ("normalize=raw", "size", "size=x", ""):
+        with pytest.raises(ValueError):
+            parse_settings(bad)
+    with pytest.raises(ScoreError, match="size"):
+        parse_settings("size=6")
+
+
+def test_sweep_caches_every_normalization_of_one_kernel(bench, data_dir, one_torch_thread):
+    from experiments.verdict import NORMS, parse_settings, sweep
+
+    cache = ScoreCache(None)
+    settings = parse_settings("batch_size=3,size=4;batch_size=3,size=8,stages=2")
+    t = sweep(bench, cache, settings, n=5, split=3, n_boot=5, progress=False)
+    assert list(t["sets"]) == ["cells0-3", "cells3-5"]
+    idx = cell_sample(bench, 5)
+    for name, part in (("cells0-3", idx[:3]), ("cells3-5", idx[3:])):
+        rows = t["sets"][name]["rows"]
+        assert [(r["setting"], r["options"]["normalize"]) for r in rows] == [
+            (",".join(f"{k}={st[k]}" for k in ("batch_size", "size", "stages", "cells")), nm)
+            for st in settings for nm in NORMS]
+        assert all(r["missing"] == 0 and r["cells"] == len(part) for r in rows)
+    X, _ = image_batch("cifar10", 3, 0)
+    a = bench.arch(idx[4])
+    for st in settings:
+        K = nats_ntk(a, torch.nn.functional.avg_pool2d(X.double(), 32 // st["size"]), st["stages"], st["cells"])
+        ev = np.linalg.eigvalsh(K)
+        from empirics.nas.search import Scorer
+
+        want = {"raw": ev[0], "trace": 3 * ev[0] / np.trace(K), "lmax": ev[0] / ev[-1]}
+        for nm in NORMS:
+            sc = Scorer(get_score("cntk", **st, normalize=nm), bench, "cifar10", cache=cache, progress=False)
+            rec = cache.record(sc.key(a, 0)[1])
+            if rec["arch"] == a:  # the class's representative is this cell: the value is its kernel's
+                assert rec["value"] == pytest.approx(want[nm], rel=1e-9)
+            assert rec["value"] == pytest.approx(get_score("cntk", **st, normalize=nm).score(rec["arch"], X),
+                                                 rel=1e-9)
+
+
+def test_sweep_choice_applies_the_rule_by_hand():
+    from experiments.verdict import sweep_choice
+
+    def row(setting, norm, rho, t, missing=0):
+        return {"setting": setting, "options": {"normalize": norm}, "mean_spearman": rho, "time_per_class_s": t,
+                "missing": missing}
+
+    rows = [row("a", "raw", 0.1, 0.1), row("a", "trace", 0.7, 0.1), row("b", "trace", 0.9, 6.0),
+            row("c", "trace", 0.8, 1.0, missing=1), row("d", "lmax", 0.75, 2.0), row("e", "trace", 0.75, 1.0)]
+    t = {"sets": {"cells0-1000": {"rows": rows}, "cells1000-1300": {"rows": rows[::-1]}}}
+    ch = sweep_choice(t, budget_s=5.0)
+    assert (ch["setting"], ch["normalize"], ch["row"]) == ("e", "trace", 5)  # b too slow, c incomplete, e cheaper
+    assert sweep_choice(t, budget_s=10.0)["setting"] == "b"
+    with pytest.raises(ValueError, match="within"):
+        sweep_choice(t, budget_s=0.01)

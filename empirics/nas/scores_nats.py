@@ -4,8 +4,9 @@
   ``stages`` × ``cells`` cells) on the first ``batch_size`` images of the batch, after average-pooling
   them to ``size`` × ``size`` (option of the score, not of the kernel: the kernel's cost is
   O((N·H·W)²); ``size=0`` keeps the images as given). ``normalize='trace'`` (default) gives
-  N·λ_min/tr Θ, ``'raw'`` λ_min. Deterministic (the seed is ignored). A cell whose output is
-  identically zero (Θ = 0) scores 0.
+  N·λ_min/tr Θ, ``'raw'`` λ_min, ``'lmax'`` λ_min/λ_max (the inverse condition number, the ``eigen``
+  score's reduction of the same name, ``empirics.ntk.spectrum.normalized_value``). Deterministic (the seed
+  is ignored). A cell whose output is identically zero (Θ = 0) scores 0.
 * ``eigen_free``: the measured counterpart, λ_min of the empirical NTK of the finite twin
   (``build_model(arch, width=C, family='nats', batchnorm=False, N=cells, stages=stages)``, float64,
   one output, N(0, 1) weights in NTK parametrization), same images and normalizations, averaged over
@@ -16,6 +17,7 @@ Defaults: batch 16, 8×8, 3 stages × 1 cell, trace-normalized; ``eigen_free`` C
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,10 +27,11 @@ import torch.nn.functional as F
 from empirics.models.build import build_model
 from empirics.nas.scores import Score, ScoreError, ScoreOptions, _init_seed, register_score
 from empirics.ntk.empirical import empirical_ntk
-from empirics.ntk.spectrum import eigenvalues
+from empirics.ntk.spectrum import eigenvalues, normalized_value, spectrum_stats
 from theory.nats import nats_ntk
 
-__all__ = ["CntkScore", "EigenFreeScore", "CntkOptions", "EigenFreeOptions", "pool_images", "kernel_value"]
+__all__ = ["CntkScore", "EigenFreeScore", "CntkOptions", "EigenFreeOptions", "pool_images", "kernel_value",
+           "NORMALIZE"]
 
 
 def pool_images(images: torch.Tensor | np.ndarray, size: int) -> torch.Tensor:
@@ -45,15 +48,21 @@ def pool_images(images: torch.Tensor | np.ndarray, size: int) -> torch.Tensor:
     return x
 
 
+#: the normalizations of ``cntk`` / ``eigen_free`` (a subset of ``empirics.ntk.spectrum.NORMALIZATIONS``)
+NORMALIZE: tuple[str, ...] = ("raw", "trace", "lmax")
+
+
 def kernel_value(K: np.ndarray, normalize: str) -> float:
-    """λ_min ('raw') or N·λ_min/tr K ('trace') of (K + Kᵀ)/2 (``empirics.ntk.spectrum.eigenvalues``, NaN
-    for a non-finite kernel); 0 for the zero kernel."""
-    K = np.asarray(K, dtype=np.float64)
-    lam = float(eigenvalues(K)[0])
-    if normalize == "raw":
-        return lam
-    tr = float(np.trace(K))
-    return 0.0 if tr <= 0 else len(K) * lam / tr
+    """λ_min ('raw'), N·λ_min/tr K ('trace') or λ_min/λ_max ('lmax') of (K + Kᵀ)/2
+    (``empirics.ntk.spectrum.eigenvalues`` and ``normalized_value``; NaN for a non-finite kernel); 0 for
+    the zero kernel."""
+    if normalize not in NORMALIZE:
+        raise ScoreError(f"normalize must be one of {', '.join(NORMALIZE)}, got {normalize!r}")
+    ev = eigenvalues(np.asarray(K, dtype=np.float64))
+    st = spectrum_stats(ev, math.nan)
+    if normalize != "raw" and math.isfinite(st["lmin"]) and st["trace"] <= 0:  # only Θ = 0 (Θ is PSD)
+        return 0.0
+    return normalized_value(st, normalize)
 
 
 @dataclass(frozen=True)
@@ -67,8 +76,8 @@ class CntkOptions(ScoreOptions):
     normalize: str = "trace"
 
     def check(self) -> None:
-        if self.normalize not in ("raw", "trace"):
-            raise ScoreError(f"normalize must be 'raw' or 'trace', got {self.normalize!r}")
+        if self.normalize not in NORMALIZE:
+            raise ScoreError(f"normalize must be one of {', '.join(NORMALIZE)}, got {self.normalize!r}")
         for k in ("batch_size", "stages", "cells"):
             if int(getattr(self, k)) < 1:
                 raise ScoreError(f"{k} must be >= 1, got {getattr(self, k)!r}")
