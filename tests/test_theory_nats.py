@@ -8,6 +8,10 @@ covariances and cross-NTKs of a cell by a memoized bilinear recursion over the v
 cov(edge e, ·); for linear edges cov(L_e node i, ·) = L_e cov(node i, ·); a conv edge's output has
 the conv map as its own covariance, is uncorrelated with the cell input and every other conv edge, and
 meets a linear edge only through that edge's source node.
+
+With ``bn_eps`` the reference carries the BatchNorm limit (docs/theory.md, IV.6) with an explicit
+centring matrix Π = I − 11ᵀ/M over all M batch-pixel positions: Σ ↦ ΠΣΠ/(v + ε), Θ ↦ ΠΘΠ/(v + ε),
+v = tr(ΠΣΠ)/M, after the stem conv, every conv edge, the reduction's convs a and b, and before the head.
 """
 
 from __future__ import annotations
@@ -77,7 +81,8 @@ def relu_expectations(S):
         for b in range(S.shape[1]):
             if q[a, b] <= 0:
                 continue
-            c = min(1.0, max(-1.0, S[a, b] / q[a, b]))
+            # a pixel with itself has cos θ = 1 exactly (rounding would make θ ≈ 1e-8 and V' off by ~1e-9)
+            c = 1.0 if a == b else min(1.0, max(-1.0, S[a, b] / q[a, b]))
             t = math.acos(c)
             V[a, b] = q[a, b] * (math.sin(t) + (math.pi - t) * c) / (2 * math.pi)
             Vd[a, b] = (math.pi - t) / (2 * math.pi)
@@ -85,8 +90,18 @@ def relu_expectations(S):
 
 
 class Ref:
-    def __init__(self, n):
+    def __init__(self, n, bn_eps=None):
         self.n = n
+        self.bn_eps = bn_eps
+
+    def bn(self, S, T):
+        if self.bn_eps is None:
+            return S, T
+        M = S.shape[0]
+        P = np.eye(M) - np.full((M, M), 1.0 / M)
+        Sc = P @ S @ P
+        v = np.trace(Sc) / M
+        return Sc / (v + self.bn_eps), P @ T @ P / (v + self.bn_eps)
 
     def big(self, M):
         return np.kron(np.eye(self.n), M)
@@ -97,6 +112,7 @@ class Ref:
         V, Vd = relu_expectations(S)
         S2 = sum(self.big(M) @ V @ self.big(M).T for M in mats) * sw2 / k**2
         T2 = S2 + sum(self.big(M) @ (T * Vd) @ self.big(M).T for M in mats) * sw2 / k**2
+        S2, T2 = self.bn(S2, T2)
         return S2, T2, Ho, Wo
 
     def cell(self, arch_edges, n_nodes, S0, T0, H, W):
@@ -163,7 +179,7 @@ class Ref:
         F = X.transpose(0, 2, 3, 1).reshape(n * H * W, c)
         mats, _, _ = tap_matrices(H, W, 3, 1, 1)
         S = sum(self.big(M) @ (F @ F.T / c) @ self.big(M).T for M in mats) / 9
-        T = S.copy()
+        S, T = self.bn(S, S.copy())
         for s in range(stages):
             if s > 0:
                 Sa, Ta, Ho, Wo = self.conv(S, T, H, W, 3, 2, 2.0)
@@ -174,6 +190,7 @@ class Ref:
             for _ in range(cells):
                 S, T = self.cell(edges, a.n_nodes, S, T, H, W)
         G = self.big(np.ones((1, H * W)) / (H * W))
+        S, T = self.bn(S, T)
         V, Vd = relu_expectations(S)
         nngp = 2.0 * G @ V @ G.T
         ntk = nngp + 2.0 * G @ (T * Vd) @ G.T
@@ -221,6 +238,72 @@ def test_matches_bruteforce_random_cells_two_cells_per_stage(seed):
                             "head"}
 
 
+@pytest.mark.parametrize("arch", CELLS)
+def test_batchnorm_limit_matches_bruteforce_three_stages(arch):
+    X = _images(3, 4, 4, seed=7)
+    ntk_ref, nngp_ref = Ref(3, bn_eps=1e-5).network(arch, X, 3, 1)
+    k = nats_kernels(arch, X, batchnorm=True)
+    scale = max(1.0, np.abs(ntk_ref).max())
+    np.testing.assert_allclose(k.ntk, ntk_ref, rtol=1e-10, atol=1e-12 * scale)
+    np.testing.assert_allclose(k.nngp, nngp_ref, rtol=1e-10, atol=1e-12 * scale)
+    if np.abs(ntk_ref).max() > 0:  # BN changes the kernel (the check can fail)
+        assert not np.allclose(k.ntk, nats_kernels(arch, X).ntk, rtol=1e-3)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_batchnorm_limit_matches_bruteforce_random_cells_two_cells_per_stage(seed):
+    rng = np.random.default_rng(200 + seed)
+    arch = cell(list(rng.choice(OPS, 6)))
+    X = _images(2, 4, 8, seed=seed, c=2)
+    eps = 0.3  # a large ε, so that its place in the map is tested too
+    ntk_ref, nngp_ref = Ref(2, bn_eps=eps).network(arch, X, 2, 2)
+    k = nats_kernels(arch, X, stages=2, cells_per_stage=2, groups=True, batchnorm=True, bn_eps=eps)
+    # rtol 1e-8, not 1e-10: some pixel pairs of these cells are correlated with cos θ = 1 up to rounding,
+    # where θ = arccos(cos θ) turns a 1e-16 rounding difference into ~1e-8 (the BN-free kernel has the same
+    # conditioning; e.g. the all-pool cell on 8×8 images differs by 4e-9 between X and 7·X without BN)
+    np.testing.assert_allclose(k.ntk, ntk_ref, rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(k.nngp, nngp_ref, rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(sum(k.parts.values()), k.ntk, rtol=1e-12, atol=1e-12)
+    for part in k.parts.values():
+        assert np.linalg.eigvalsh(part)[0] > -1e-10 * max(1.0, np.abs(part).max())
+
+
+def test_batchnorm_limit_invariances():
+    # BN makes the network invariant to a global scale of the images (up to ε) and to a constant shift of
+    # every image channel (the stem conv of a constant is constant away from the zero-padded border, so
+    # only an interior-constant shift is exact: use ε = 0 and the scale)
+    X = _images(3, 8, 8, seed=9)
+    for arch in CELLS[:4]:
+        K = nats_kernels(arch, X, batchnorm=True, bn_eps=0.0)
+        K2 = nats_kernels(arch, 7.0 * X, batchnorm=True, bn_eps=0.0)
+        # 1e-7: the all-pool cell has pixel pairs with cos θ = 1 (arccos conditioning, see above)
+        np.testing.assert_allclose(K2.ntk, K.ntk, rtol=1e-7)
+        np.testing.assert_allclose(K2.nngp, K.nngp, rtol=1e-7)
+        assert not np.allclose(nats_kernels(arch, 7.0 * X, batchnorm=True).ntk, 49.0 * K.ntk, rtol=1e-2)
+    # a node that is identically zero stays zero (no 0/0 at ε = 0)
+    z = nats_kernels(CELLS[5], X, batchnorm=True, bn_eps=0.0)
+    assert np.all(z.ntk == 0.0) and np.all(z.nngp == 0.0)
+    # the node after a BN has unit mean variance over the batch-pixel positions, zero batch mean
+    k = nats_kernels(CELLS[2], X, batchnorm=True, bn_eps=0.0)
+    S = k.last_sigma
+    np.testing.assert_allclose(np.trace(S) / len(S), 1.0, rtol=1e-12)
+    np.testing.assert_allclose(k.last_theta.sum(axis=0), 0.0, atol=1e-10)
+    np.testing.assert_allclose(S.sum(axis=0), 0.0, atol=1e-10)
+
+
+def test_batchnorm_bad_input():
+    X = _images(2, 4, 4)
+    with pytest.raises(ValueError, match="batchnorm must be a boolean"):
+        nats_ntk(CELLS[0], X, batchnorm="yes")
+    for eps in (-1.0, float("nan"), True):
+        with pytest.raises(ValueError, match="bn_eps"):
+            nats_ntk(CELLS[0], X, batchnorm=True, bn_eps=eps)
+    need = nats_memory_bytes(CELLS[0], 2, 4, 4, batchnorm=True)
+    assert need > nats_memory_bytes(CELLS[0], 2, 4, 4)
+    with pytest.raises(KernelTooLargeError, match="memory_limit_bytes"):
+        nats_ntk(CELLS[0], X, batchnorm=True, memory_limit_bytes=need - 1)
+
+
 def test_api_torch_numpy_and_groups_agree():
     arch = CELLS[0]
     X = _images(3, 8, 8, seed=3)
@@ -250,6 +333,8 @@ def test_cuda_matches_cpu():
     X = _images(4, 8, 8, seed=1)
     for arch in CELLS[:3]:
         np.testing.assert_allclose(nats_ntk(arch, torch.from_numpy(X).cuda()), nats_ntk(arch, X), rtol=1e-10)
+        np.testing.assert_allclose(nats_ntk(arch, torch.from_numpy(X).cuda(), batchnorm=True),
+                                   nats_ntk(arch, X, batchnorm=True), rtol=1e-10)
 
 
 def test_bad_input():

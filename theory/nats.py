@@ -176,7 +176,7 @@ def _cell_plan(a: Arch) -> tuple[list[dict[int, dict[int, int]]], list[tuple[int
 
 def nats_memory_bytes(
     arch: Arch | str, n: int, height: int, width: int, groups: bool = False, stages: int = 3,
-    cells_per_stage: int = 1,
+    cells_per_stage: int = 1, *, batchnorm: bool = False,
 ) -> int:
     """Up-front estimate (bytes) of the peak working memory of ``nats_kernels``.
 
@@ -186,13 +186,14 @@ def nats_memory_bytes(
     of one step: the ReLU maps and their temporaries (10 units) and the zero-padded copies of a window
     (3 × ((H+2)(W+2)/(HW))² units). Later stages are 16× smaller. The estimate is that count × 1.5.
     Checked against the measured peak RSS (24 images 8×8, 3 stages × 2 cells, three cells, with and
-    without groups, two runs): measured / estimate between 0.17 and 0.77.
+    without groups, two runs): measured / estimate between 0.17 and 0.77. ``batchnorm`` adds the
+    centred copies of one BatchNorm step (2·(1 + G) units).
     """
     a = check_nats_arch(arch)
     _, atoms, _ = _cell_plan(a)
     g = (2 + stages * cells_per_stage + stages - 1) if groups else 1
     pad = ((height + 2) * (width + 2) / (height * width)) ** 2
-    count = (len(atoms) + 3) * (1 + g) + 10 + 3 * pad
+    count = (len(atoms) + 3) * (1 + g) + 10 + 3 * pad + (2 * (1 + g) if batchnorm else 0)
     unit = 8 * (n * height * width) ** 2
     return int(1.5 * count * unit)
 
@@ -302,14 +303,60 @@ def _add_into(dst: dict[str, torch.Tensor], src: dict[str, torch.Tensor]) -> Non
 
 
 def _conv_relu(state: Kernel, k: int, stride: int, sw2: float, group: str,
-               maps: tuple[torch.Tensor, torch.Tensor] | None = None) -> Kernel:
-    """Conv k×k (stride) of ReLU(h), σ_w² = sw2: Σ' = sw2 𝒲(V), Θ'_g = sw2 𝒲(Θ_g ⊙ V'), Θ'_group += Σ'."""
+               maps: tuple[torch.Tensor, torch.Tensor] | None = None, bn: _BN | None = None) -> Kernel:
+    """Conv k×k (stride) of ReLU(h), σ_w² = sw2: Σ' = sw2 𝒲(V), Θ'_g = sw2 𝒲(Θ_g ⊙ V'), Θ'_group += Σ';
+    then the BatchNorm limit ``_batchnorm`` when ``bn`` is given (ReLU → Conv → BN)."""
     S, th = state
     V, Vd = _relu_maps(S) if maps is None else maps
     S2 = _window(V, k, stride).mul_(sw2)
     th2 = {g: _window(t * Vd, k, stride).mul_(sw2) for g, t in th.items()}
     _add_into(th2, {group: S2})
-    return S2, th2
+    return (S2, th2) if bn is None else _batchnorm((S2, th2), bn)
+
+
+@dataclass(frozen=True)
+class _BN:
+    """The BatchNorm of the network: its ``eps`` (no affine parameters: γ = 1, β = 0 fixed)."""
+
+    eps: float
+
+
+def _center(T: torch.Tensor) -> torch.Tensor:
+    """Π T Π over the M = N·H·W batch-pixel positions, Π = I − 11ᵀ/M: T − row means − column means + grand mean."""
+    shape = T.shape
+    m = shape[0] * shape[1] * shape[2]
+    X = T.reshape(m, m)
+    out = X - X.mean(dim=1, keepdim=True)
+    out = out - out.mean(dim=0, keepdim=True)
+    return out.reshape(shape)
+
+
+def _batchnorm(state: Kernel, bn: _BN) -> Kernel:
+    """Train-mode BatchNorm without affine parameters (Ioffe & Szegedy 2015) in the deterministic-statistics
+    limit (docs/theory.md, IV.6).
+
+    A pre-BN channel is (C → ∞ first) a centred GP h over the M = N·h·w batch-pixel positions with
+    covariance Σ; BN maps it to y = Πh / √(s² + ε), Π = I − 11ᵀ/M, s² = hᵀΠh / M. Replacing s² by its
+    mean v = tr(ΠΣΠ)/M (exact as the effective number of positions M_eff = tr(ΠΣΠ)² / ‖ΠΣΠ‖²_F → ∞;
+    s² fluctuates by O(1/√M_eff) relative):
+
+        Σ_y = ΠΣΠ / (v + ε),   Θ_y,g = ΠΘ_gΠ / (v + ε).
+
+    The Jacobian of BN is (Π − yyᵀ/M)/√(s² + ε): the batch-mean part Π is kept exactly; the batch-variance
+    part, a rank-one projection per channel, is dropped. Its mean effect is O(1/M_eff) for an upstream
+    Θ that is deterministic per channel (all of this network's weights; not a BN scale γ, whose gradient
+    is the channel's own output ŷ and is removed *exactly* by the next BN: that is why γ, β are not
+    trained parameters here). Unlike Yang et al. 2019 (mean field theory of batch normalization: C → ∞
+    at a fixed batch, the exact expectation over the per-channel statistics), this is the further
+    large-M limit of that expectation.
+    """
+    S, th = state
+    Sc = _center(S)
+    m = S.shape[0] * S.shape[1] * S.shape[2]
+    v = float(torch.diagonal(Sc.reshape(m, m)).sum()) / m
+    # v + ε = 0 only for an identically zero node at ε = 0: it stays zero (Σ = 0 there, nothing to divide)
+    inv = 1.0 / (v + bn.eps) if v + bn.eps > 0 else 0.0
+    return Sc.mul_(inv), {g: _center(t).mul_(inv) for g, t in th.items()}
 
 
 def _poly_apply(T: torch.Tensor, poly: dict[int, int], A: tuple[torch.Tensor, torch.Tensor], side) -> torch.Tensor:
@@ -341,7 +388,7 @@ def _node_kernel(decomp: dict[int, dict[int, int]], atom_states: list[Kernel | N
     return S_tot, th_tot
 
 
-def _cell(state: Kernel, plan, group: str) -> Kernel:
+def _cell(state: Kernel, plan, group: str, bn: _BN | None = None) -> Kernel:
     """One cell: conv atoms from the kernels of their source nodes, nodes as sums over atoms. Two conv
     edges with the same source and kernel size have equal kernels (computed once; still distinct,
     uncorrelated atoms). Node kernels and ReLU maps are freed after their last conv edge."""
@@ -364,7 +411,7 @@ def _cell(state: Kernel, plan, group: str) -> Kernel:
             if (src, k) not in cache:
                 if src not in maps:
                     maps[src] = _relu_maps(node_states[src][0])
-                cache[(src, k)] = _conv_relu(node_states[src], k, 1, SIGMA_W2_CONV, group, maps[src])
+                cache[(src, k)] = _conv_relu(node_states[src], k, 1, SIGMA_W2_CONV, group, maps[src], bn)
             atom_states[i + 1] = cache[(src, k)]
         for src in [s for s, last in last_dst.items() if last == j]:
             maps.pop(src, None)
@@ -377,12 +424,13 @@ def _cell(state: Kernel, plan, group: str) -> Kernel:
     return node_states[n_nodes]
 
 
-def _reduction(state: Kernel, group: str) -> Kernel:
+def _reduction(state: Kernel, group: str, bn: _BN | None = None) -> Kernel:
     """b = Conv3×3(ReLU(a)), a = Conv3×3 stride 2 (ReLU(h)); shortcut Conv1×1(AvgPool2(h)); out = b + shortcut
-    (b and the shortcut have independent last weights: zero cross terms)."""
+    (b and the shortcut have independent last weights: zero cross terms). With ``bn``: a and b are
+    followed by BatchNorm, the shortcut is not (as in NATS-Bench's ResNetBasicblock)."""
     S, th = state
-    a = _conv_relu(state, 3, 2, SIGMA_W2_CONV, group)
-    b = _conv_relu(a, 3, 1, SIGMA_W2_CONV, group)
+    a = _conv_relu(state, 3, 2, SIGMA_W2_CONV, group, bn=bn)
+    b = _conv_relu(a, 3, 1, SIGMA_W2_CONV, group, bn=bn)
     del a
     H, W = S.shape[1], S.shape[2]
     P = (_pool2_matrix(H, S.device), _pool2_matrix(W, S.device))
@@ -408,6 +456,8 @@ def nats_kernels(
     device: torch.device | str | None = None,
     memory_limit_bytes: int | None = None,
     progress: bool | None = None,
+    batchnorm: bool = False,
+    bn_eps: float = 1e-5,
 ) -> NATSKernels:
     """The exact infinite-channel NTK and NNGP (N×N float64) of the BN-free NATS network of ``arch`` on
     ``images`` (N, c, H, W) (numpy or torch, used as given: no normalization inside).
@@ -422,12 +472,28 @@ def nats_kernels(
         memory_limit_bytes: refuse (``KernelTooLargeError``) when ``nats_memory_bytes`` exceeds it;
             default min(4 GiB, half the available memory) on the CPU, 60 % of free memory on CUDA.
         progress: tqdm bar over the blocks; default on when the stage-1 tensor exceeds 64 MiB.
+        batchnorm: the BatchNorm-limit kernel (docs/theory.md, IV.6) of the network with train-mode
+            BatchNorm where NATS-Bench has it: after the stem conv, after every conv edge of a cell, after the
+            reduction block's convs a and b (not its shortcut conv), and before the head's ReLU. Each BN
+            maps Σ ↦ ΠΣΠ/(v + ε), Θ ↦ ΠΘΠ/(v + ε) over the N·h·w batch-pixel positions of its node
+            (``_batchnorm``): the C → ∞ limit with the per-channel batch statistics replaced by their
+            means (exact as the batch-pixel count grows; O(1/M_eff) off at finite batches). The BNs have
+            no trained affine γ, β (γ = 1, β = 0 as at NATS-Bench's initialization, so the forward pass and
+            the NNGP are those of NATS's affine BN at init; the NTK lacks the γ, β gradients, see IV.6).
+            ``last_sigma`` / ``last_theta`` are then the kernels after the head's BatchNorm.
+        bn_eps: the BN ε (PyTorch's default 1e-5).
     """
     _check_sizes(stages, cells_per_stage)
+    if not isinstance(batchnorm, bool):
+        raise ValueError(f"batchnorm must be a boolean, got {batchnorm!r}")
+    if not (isinstance(bn_eps, (int, float)) and not isinstance(bn_eps, bool) and math.isfinite(bn_eps)
+            and bn_eps >= 0):
+        raise ValueError(f"bn_eps must be a finite number >= 0, got {bn_eps!r}")
+    bn = _BN(float(bn_eps)) if batchnorm else None
     a = check_nats_arch(arch)
     x = check_images(images, stages, device)
     n, c, H, W = x.shape
-    need = nats_memory_bytes(a, n, H, W, groups, stages, cells_per_stage)
+    need = nats_memory_bytes(a, n, H, W, groups, stages, cells_per_stage, batchnorm=batchnorm)
     if memory_limit_bytes is None:
         if x.device.type == "cuda":
             free, _ = torch.cuda.mem_get_info(x.device)
@@ -465,11 +531,15 @@ def nats_kernels(
                 S = _window(T0, 3, 1).mul_(SIGMA_W2_STEM)
                 del T0
                 state = (S, {g: S})
+                if bn is not None:
+                    state = _batchnorm(state, bn)
             elif kind == "reduce":
-                state = _reduction(state, g)
+                state = _reduction(state, g, bn)
             elif kind == "cell":
-                state = _cell(state, plan, g)
+                state = _cell(state, plan, g, bn)
             else:
+                if bn is not None:  # lastact: BN → ReLU
+                    state = _batchnorm(state, bn)
                 S, th = state
                 V, Vd = _relu_maps(S)
                 nngp = V.mean(dim=(1, 2, 4, 5)).mul_(SIGMA_V2)
@@ -491,10 +561,12 @@ def _sym(t: torch.Tensor) -> np.ndarray:
 
 
 def nats_ntk(arch: Arch | str, images, stages: int = 3, cells_per_stage: int = 1, **kw) -> np.ndarray:
-    """The exact infinite-channel NTK (N×N float64) of the BN-free NATS network (``nats_kernels``)."""
+    """The exact infinite-channel NTK (N×N float64) of the BN-free NATS network (``nats_kernels``);
+    ``batchnorm=True``: the BatchNorm-limit NTK."""
     return nats_kernels(arch, images, stages, cells_per_stage, **kw).ntk
 
 
 def nats_nngp(arch: Arch | str, images, stages: int = 3, cells_per_stage: int = 1, **kw) -> np.ndarray:
-    """The exact infinite-channel NNGP Σ_f = lim E[f(x) f(x')] (N×N float64) of the BN-free NATS network."""
+    """The exact infinite-channel NNGP Σ_f = lim E[f(x) f(x')] (N×N float64) of the BN-free NATS network;
+    ``batchnorm=True``: the BatchNorm-limit NNGP (``nats_kernels``)."""
     return nats_kernels(arch, images, stages, cells_per_stage, **kw).nngp

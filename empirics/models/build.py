@@ -8,7 +8,9 @@
   drawn under ``torch.manual_seed(seed)`` without disturbing the global RNG. With
   ``batchnorm=False``: ``empirics.models.nats_free.NATSFreeNetwork`` (no BatchNorm, no biases, NTK
   parametrization; keywords ``N`` (default 1), ``stages`` (3), ``num_classes`` (1), ``in_channels``),
-  the finite twin of ``theory.nats_ntk``.
+  the finite twin of ``theory.nats_ntk``. With ``batchnorm="ntk"``: the same twin with train-mode
+  BatchNorm where NATS-Bench has it (``NATSFreeNetwork(batchnorm=True)``; keywords ``bn_affine``,
+  ``bn_eps``), the finite twin of ``theory.nats_ntk(..., batchnorm=True)``.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ def build_model(
     *,
     dtype: torch.dtype | None = None,
     family: str = "auto",
-    batchnorm: bool = True,
+    batchnorm: bool | str = True,
     **kw,
 ) -> nn.Module:
     """Build the model of ``arch``.
@@ -43,7 +45,8 @@ def build_model(
     ``num_classes`` (10), ``affine``, ``track_running_stats``, ``in_channels``; ``dtype`` default
     float32 (NATS-Bench). ``in_dim``, if given for a NATS cell, must equal ``in_channels``.
 
-    ``batchnorm`` (NATS only): False builds the BatchNorm-free twin ``NATSFreeNetwork`` (module docstring).
+    ``batchnorm`` (NATS only): False builds the BatchNorm-free twin ``NATSFreeNetwork``; ``"ntk"`` the BN
+    twin (NTK parametrization, train-mode BatchNorm; module docstring); True (default) the NATS network.
 
     ``family``: ``"auto"`` (a cell with a conv/pool op → NATS, otherwise FC; so a NATS cell made only
     of skip/none edges is built as FC unless ``family="nats"``), ``"fc"`` or ``"nats"``.
@@ -54,6 +57,8 @@ def build_model(
     if in_dim is not None:
         in_dim = as_int(in_dim, "in_dim", minimum=1)
     seed = as_int(seed, "seed", minimum=0)
+    if not (batchnorm is True or batchnorm is False or (isinstance(batchnorm, str) and batchnorm == "ntk")):
+        raise ValueError(f"batchnorm must be True, False or 'ntk', got {batchnorm!r}")
     if family not in ("auto", "fc", "nats"):
         raise ValueError(f"family must be 'auto', 'fc' or 'nats', got {family!r}")
     has_conv = any(e.op.is_conv_space for e in a.edges)
@@ -61,17 +66,20 @@ def build_model(
         raise ArchError(f"{a} is not a NATS-Bench cell (family='nats')")
     if family == "fc" and has_conv:
         raise ArchError(f"{a} has NATS convolutional ops; it has no FC model (use arch.to_fc_analogue())")
-    if not batchnorm and not (family == "nats" or (family == "auto" and a.is_conv and has_conv)):
-        raise ValueError(f"batchnorm=False applies to NATS networks only; {a} is built as FC (use family='nats')")
+    if batchnorm is not True and not (family == "nats" or (family == "auto" and a.is_conv and has_conv)):
+        raise ValueError(f"batchnorm={batchnorm!r} applies to NATS networks only; {a} is built as FC "
+                         "(use family='nats')")
     if family == "nats" or (family == "auto" and a.is_conv and has_conv):
         C = 16 if width is None else int(width)
         in_ch = int(kw.pop("in_channels", 3))
         if in_dim is not None and int(in_dim) != in_ch:
             raise ValueError(f"NATS networks take images with in_channels={in_ch} channels, got in_dim={in_dim}")
-        net_cls = NATSNetwork if batchnorm else NATSFreeNetwork
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(seed))
-            model = net_cls(a, C=C, in_channels=in_ch, **kw)
+            if batchnorm is True:
+                model = NATSNetwork(a, C=C, in_channels=in_ch, **kw)
+            else:
+                model = NATSFreeNetwork(a, C=C, in_channels=in_ch, batchnorm=batchnorm == "ntk", **kw)
         return model.to(dtype or torch.float32)
     if a.is_fc:
         if in_dim is None:

@@ -1,0 +1,113 @@
+"""The BN twin (empirics.models.nats_free with batchnorm=True) and the BatchNorm-limit kernel of theory.nats.
+
+The finite network is a plain torch model with ``nn.BatchNorm2d`` in batch-statistics mode; its NTK comes
+from the empirical-NTK engine (the LOOP method: BN couples the samples of the batch) and its NNGP from the
+feature kernel σ_v²·φφᵀ/C of one forward pass (φ = GAP(ReLU(BN(h))), concentrated as C grows). Only the
+limit is compared with ``nats_kernels(..., batchnorm=True)`` (docs/theory.md, IV.6). The limit replaces the
+per-channel batch statistics by their means, so at a finite batch the NTK keeps a bias (IV.6): the tests
+bound it on stage-1 networks (M = N·H·W = 256 batch-pixel positions) and the slow study measures it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from empirics import build_model, empirical_ntk
+from empirics.models.nats_free import NATSFreeNetwork, free_parameter_count
+from theory.nats import nats_kernels
+
+CELLS = [
+    "|nor_conv_3x3~0|+|skip_connect~0|avg_pool_3x3~1|+|none~0|nor_conv_1x1~1|skip_connect~2|",
+    "|avg_pool_3x3~0|+|avg_pool_3x3~0|avg_pool_3x3~1|+|avg_pool_3x3~0|avg_pool_3x3~1|avg_pool_3x3~2|",
+    "|nor_conv_1x1~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_1x1~0|nor_conv_1x1~1|nor_conv_3x3~2|",
+    "|skip_connect~0|+|none~0|avg_pool_3x3~1|+|nor_conv_3x3~0|none~1|skip_connect~2|",
+    "|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|none~0|none~1|nor_conv_3x3~2|",
+    "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|",
+    "|avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_1x1~0|skip_connect~1|skip_connect~2|",
+    "|skip_connect~0|+|none~0|nor_conv_1x1~1|+|avg_pool_3x3~0|none~1|nor_conv_3x3~2|",
+]
+
+
+def _images(n=4, h=8, w=8, seed=0):
+    return torch.from_numpy(np.random.default_rng(seed).standard_normal((n, 3, h, w)))
+
+
+def _twin(arch, C, seed, stages=1, **kw):
+    return build_model(arch, width=C, seed=seed, family="nats", batchnorm="ntk", N=1, stages=stages,
+                       dtype=torch.float64, **kw)
+
+
+def _errors(arch, X, C, seeds, stages):
+    """Median over seeds of the relative Frobenius errors of the empirical NTK and of the feature NNGP."""
+    k = nats_kernels(arch, X, stages=stages, batchnorm=True)
+    e_ntk, e_nngp = [], []
+    for s in seeds:
+        m = _twin(arch, C, s, stages)
+        K = empirical_ntk(m, X, method="loop").numpy()
+        with torch.no_grad():
+            F = m.forward_features(X).numpy()
+        e_ntk.append(np.linalg.norm(K - k.ntk) / np.linalg.norm(k.ntk))
+        e_nngp.append(np.linalg.norm(2.0 * F @ F.T / m.c_last - k.nngp) / np.linalg.norm(k.nngp))
+    return float(np.median(e_ntk)), float(np.median(e_nngp))
+
+
+def test_bn_twin_structure():
+    arch = CELLS[0]
+    m = _twin(arch, 8, 0, stages=3)
+    assert isinstance(m, NATSFreeNetwork) and m.batchnorm
+    bns = [mod for mod in m.modules() if isinstance(mod, torch.nn.BatchNorm2d)]
+    # stem + 2 conv edges × 3 cells + 2 × (a, b) + head; none on the reduction shortcut
+    assert len(bns) == 1 + 2 * 3 + 2 * 2 + 1
+    assert all(not b.track_running_stats and not b.affine and b.eps == 1e-5 for b in bns)
+    assert all(r.shortcut.bn is None and r.conv_a.bn is not None for r in m.cells if hasattr(r, "shortcut"))
+    assert sum(p.numel() for p in m.parameters()) == free_parameter_count(arch, 8, 1, 3, 1)
+    ma = _twin(arch, 8, 0, stages=3, bn_affine=True)
+    assert sum(p.numel() for p in ma.parameters()) == free_parameter_count(arch, 8, 1, 3, 1, batchnorm=True,
+                                                                          bn_affine=True)
+    X = _images(3)
+    y = m(X)
+    m.eval()  # batch statistics in every mode
+    torch.testing.assert_close(m(X), y)
+    torch.testing.assert_close(ma(X), y)  # γ = 1, β = 0 at init: the same function
+    with pytest.raises(ValueError, match="batchnorm must be True, False or 'ntk'"):
+        build_model(arch, width=4, family="nats", batchnorm="train")
+    with pytest.raises(ValueError, match="bn_eps"):
+        NATSFreeNetwork(arch, C=4, batchnorm=True, bn_eps=-1.0)
+
+
+def test_bn_twin_forward_matches_hand_computation():
+    arch = "|avg_pool_3x3~0|+|skip_connect~0|nor_conv_1x1~1|"
+    m = _twin(arch, 5, 0, stages=1)
+    X = _images(2, 4, 4)
+    F = torch.nn.functional
+
+    def bn(h):
+        mu = h.mean(dim=(0, 2, 3), keepdim=True)
+        var = ((h - mu) ** 2).mean(dim=(0, 2, 3), keepdim=True)  # biased, as BN's normalization
+        return (h - mu) / torch.sqrt(var + 1e-5)
+
+    h0 = bn(F.conv2d(X, m.stem.conv.weight, padding=1) * (1.0 / 27) ** 0.5)
+    h1 = F.avg_pool2d(h0, 3, 1, 1, count_include_pad=False)
+    conv = m.cells[0].layers[2].conv
+    h2 = h0 + bn(F.conv2d(torch.relu(h1), conv.weight) * (2.0 / 5) ** 0.5)
+    f = (torch.relu(bn(h2)).mean(dim=(2, 3)) @ m.classifier.weight.T) * (2.0 / 5) ** 0.5
+    torch.testing.assert_close(m(X), f)
+
+
+def test_bn_limit_monte_carlo_fast():
+    """One stage (M = 4·8·8 = 256 batch-pixel positions), two cells that together use every op, 3 seeds:
+    at C = 256 the NTK is within 0.1 and the NNGP within 0.06 of the limit, both below their C = 16 errors;
+    and the BN-free kernel, even rescaled to the same trace, is ≥ 2× farther (the check resolves BN)."""
+    X = _images(4, 8, 8, seed=1)
+    for arch in (CELLS[0], CELLS[3]):
+        e16 = _errors(arch, X, 16, range(3), 1)
+        e256 = _errors(arch, X, 256, range(3), 1)
+        assert e256[0] < 0.1 and e256[1] < 0.06, (arch, e16, e256)
+        assert e256[0] < e16[0] and e256[1] < 0.6 * e16[1], (arch, e16, e256)
+        K = empirical_ntk(_twin(arch, 256, 0), X, method="loop").numpy()
+        free = nats_kernels(arch, X, stages=1).ntk
+        free = free * np.trace(K) / np.trace(free)
+        print(arch, e16, e256, np.linalg.norm(K - free) / np.linalg.norm(K))
+        assert np.linalg.norm(K - free) / np.linalg.norm(K) > 2 * e256[0]
