@@ -1,4 +1,4 @@
-"""Benchmark: seconds per cell of the ``cntk`` and ``eigen_free`` scores at their defaults, against the
+"""Benchmark: seconds per cell of the ``cntk``, ``cntk_bn`` and ``eigen_free`` scores at their defaults, against the
 ``eigen`` default (BN-train empirical NTK of the reduced NATS network), one thread, same process and images.
 
 Images: ``empirics.nas.images.image_batch('cifar10', 32, seed=0)`` (each score takes its first batch_size).
@@ -34,7 +34,7 @@ def main() -> None:
     for _ in range(args.cells):
         o = list(rng.choice(OPS, 6))
         cells.append(f"|{o[0]}~0|+|{o[1]}~0|{o[2]}~1|+|{o[3]}~0|{o[4]}~1|{o[5]}~2|")
-    scores = {name: get_score(name) for name in ("cntk", "eigen_free", "eigen")}
+    scores = {name: get_score(name) for name in ("cntk", "cntk_bn", "eigen_free", "eigen")}
     for s in scores.values():  # warm-up
         s.score(cells[0], x, y)
     print(f"threads={args.threads}, {args.cells} cells, CIFAR-10 images")

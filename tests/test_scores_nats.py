@@ -64,3 +64,29 @@ def test_eigen_free_is_lambda_min_of_the_twin():
                         dtype=torch.float64)
         vals.append(np.linalg.eigvalsh(empirical_ntk(m, x[:3].double()).numpy())[0])
     assert s.score(ARCH, x, seed=5) == pytest.approx(np.mean(vals), rel=1e-10)
+
+
+def test_batchnorm_variants():
+    """cntk_bn = λ_min of the BN-limit kernel, eigen_free_bn = λ_min of the BN twin's empirical NTK; both
+    registered with the options of their BN-free scores and separate cache keys (other score names)."""
+    assert {"cntk_bn", "eigen_free_bn"} <= set(SCORES)
+    assert SCORES["cntk_bn"].defaults == SCORES["cntk"].defaults
+    x = _images(6, 16)
+    pooled = F.avg_pool2d(x.double(), 2)[:4]
+    K = nats_ntk(ARCH, pooled, batchnorm=True)
+    ev = np.linalg.eigvalsh(K)
+    assert get_score("cntk_bn", batch_size=4, normalize="raw").score(ARCH, x) == pytest.approx(ev[0], rel=1e-12)
+    tr = get_score("cntk_bn", batch_size=4).score(ARCH, x)
+    assert tr == pytest.approx(4 * ev[0] / np.trace(K), rel=1e-12)
+    assert tr != pytest.approx(get_score("cntk", batch_size=4).score(ARCH, x), rel=1e-3)
+    # BN removes the images' scale from the kernel itself (up to ε), so even the raw value is scale-free
+    assert get_score("cntk_bn", batch_size=4, normalize="raw").score(ARCH, 5 * x) == pytest.approx(ev[0], rel=1e-4)
+    assert get_score("cntk_bn", batch_size=4).score(ZERO, x) == 0.0
+    s = get_score("eigen_free_bn", batch_size=3, C=8, seeds=2, normalize="raw")
+    xs = F.avg_pool2d(x.double(), 2)[:3]
+    vals = []
+    for k in range(2):
+        m = build_model(ARCH, width=8, seed=_init_seed(0, k), family="nats", batchnorm="ntk", N=1, stages=3,
+                        dtype=torch.float64)
+        vals.append(np.linalg.eigvalsh(empirical_ntk(m, xs, method="loop").numpy())[0])
+    assert s.score(ARCH, x, seed=0) == pytest.approx(np.mean(vals), rel=1e-9)

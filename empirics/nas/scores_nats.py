@@ -11,6 +11,12 @@
   (``build_model(arch, width=C, family='nats', batchnorm=False, N=cells, stages=stages)``, float64,
   one output, N(0, 1) weights in NTK parametrization), same images and normalizations, averaged over
   ``seeds`` initializations.
+* ``cntk_bn`` / ``eigen_free_bn``: the BatchNorm variants, same options. ``cntk_bn`` reads the
+  BatchNorm-limit kernel ``theory.nats_ntk(..., batchnorm=True)`` (train-mode BN where NATS-Bench has it,
+  each BN the covariance normalization Σ ↦ ΠΣΠ/(v + ε), Θ ↦ ΠΘΠ/(v + ε) over the batch and pixels;
+  docs/theory.md, IV.6); ``eigen_free_bn`` the empirical NTK of the BN twin
+  ``build_model(..., batchnorm='ntk')`` (batch-coupled). Separate names rather than an option, so the
+  cache records of the BN-free scores keep their keys.
 
 Defaults: batch 16, 8×8, 3 stages × 1 cell, trace-normalized; ``eigen_free`` C = 16, 1 seed.
 """
@@ -30,7 +36,8 @@ from empirics.ntk.empirical import empirical_ntk
 from empirics.ntk.spectrum import eigenvalues, normalized_value, spectrum_stats
 from theory.nats import nats_ntk
 
-__all__ = ["CntkScore", "EigenFreeScore", "CntkOptions", "EigenFreeOptions", "pool_images", "kernel_value",
+__all__ = ["CntkScore", "EigenFreeScore", "CntkBNScore", "EigenFreeBNScore",
+           "CntkOptions", "EigenFreeOptions", "pool_images", "kernel_value",
            "NORMALIZE"]
 
 
@@ -123,11 +130,12 @@ class CntkScore(_NatsFree):
 
     name = "cntk"
     Options = CntkOptions
+    batchnorm = False
 
     def kernels(self, arch: str, x: torch.Tensor, seed: int) -> list[np.ndarray]:
         """[Θ] of ``theory.nats_ntk`` (deterministic: ``seed`` is ignored)."""
         o = self.options
-        return [nats_ntk(arch, x, int(o["stages"]), int(o["cells"]), progress=False)]
+        return [nats_ntk(arch, x, int(o["stages"]), int(o["cells"]), progress=False, batchnorm=self.batchnorm)]
 
 
 @register_score
@@ -136,13 +144,33 @@ class EigenFreeScore(_NatsFree):
 
     name = "eigen_free"
     Options = EigenFreeOptions
+    batchnorm: bool | str = False
 
     def kernels(self, arch: str, x: torch.Tensor, seed: int) -> list[np.ndarray]:
         """The twin's empirical NTK for each of the ``seeds`` initializations (``_init_seed(seed, k)``)."""
         o = self.options
         out = []
         for k in range(int(o["seeds"])):
-            model = build_model(arch, width=int(o["C"]), seed=_init_seed(seed, k), family="nats", batchnorm=False,
+            model = build_model(arch, width=int(o["C"]), seed=_init_seed(seed, k), family="nats",
+                                batchnorm=self.batchnorm,
                                 N=int(o["cells"]), stages=int(o["stages"]), dtype=torch.float64)
             out.append(empirical_ntk(model, x).numpy())
         return out
+
+
+@register_score
+class CntkBNScore(CntkScore):
+    """λ_min of the BatchNorm-limit NTK of the NATS network (``theory.nats_ntk(..., batchnorm=True)``)."""
+
+    name = "cntk_bn"
+    Options = CntkOptions
+    batchnorm = True
+
+
+@register_score
+class EigenFreeBNScore(EigenFreeScore):
+    """λ_min of the empirical NTK of the BN twin (train-mode BatchNorm, NTK parametrization) at width C."""
+
+    name = "eigen_free_bn"
+    Options = EigenFreeOptions
+    batchnorm = "ntk"
