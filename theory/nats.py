@@ -29,6 +29,11 @@ per-channel NTK (Θ). The recursions (derivation in docs/theory.md, Part IV):
   Σ_node = Σ_atoms P_a(A) Σ_a P_a(A)ᵀ and the same for Θ;
 * head: Σ_f = σ_v² ⟨V(Σ)⟩,  Θ_f = Σ_f + σ_v² ⟨Θ ⊙ V'(Σ)⟩, ⟨·⟩ the mean over both pixel indices (GAP).
 
+With ``batchnorm=True`` the kernels of the same network with train-mode BatchNorm where NATS-Bench has
+it (after the stem conv, every cell conv, the reduction's convs a and b, and before the head's ReLU), in
+the limit of deterministic batch statistics: each BN maps Σ ↦ ΠΣΠ/(v + ε), Θ ↦ ΠΘΠ/(v + ε) over the
+node's N·h·w batch-pixel positions, Π = I − 11ᵀ/(N·h·w), v = tr(ΠΣΠ)/(N·h·w) (``_batchnorm``; IV.6).
+
 Public API: ``nats_ntk``, ``nats_nngp``, ``nats_kernels`` (→ ``NATSKernels``: the NTK, the NNGP and the
 NTK split by parameter group, each summand J_g J_gᵀ ⪰ 0), ``nats_memory_bytes`` (the up-front estimate).
 """
@@ -343,10 +348,13 @@ def _batchnorm(state: Kernel, bn: _BN) -> Kernel:
         Σ_y = ΠΣΠ / (v + ε),   Θ_y,g = ΠΘ_gΠ / (v + ε).
 
     The Jacobian of BN is (Π − yyᵀ/M)/√(s² + ε): the batch-mean part Π is kept exactly; the batch-variance
-    part, a rank-one projection per channel, is dropped. Its mean effect is O(1/M_eff) for an upstream
-    Θ that is deterministic per channel (all of this network's weights; not a BN scale γ, whose gradient
-    is the channel's own output ŷ and is removed *exactly* by the next BN: that is why γ, β are not
-    trained parameters here). Unlike Yang et al. 2019 (mean field theory of batch normalization: C → ∞
+    part, a rank-one projection per channel, is dropped. Its effect is O(1/M_eff) for an upstream Θ that
+    is deterministic per channel (all of this network's weights; not a BN scale γ, whose gradient is the
+    channel's own output ŷ and is removed *exactly* by the next BN: that is why γ, β are not trained
+    parameters here), but with a large constant, through the correlation of y with the ReLU gate that
+    follows: against the finite BN network the NTK keeps a bias of ≈ 4 % on one stage of 4 images 8×8 and
+    ≈ 50 % at three stages (docs/theory.md, IV.6, with the Stein correction that removes it for one BN;
+    the NNGP has no such floor). Unlike Yang et al. 2019 (mean field theory of batch normalization: C → ∞
     at a fixed batch, the exact expectation over the per-channel statistics), this is the further
     large-M limit of that expectation.
     """
@@ -477,7 +485,8 @@ def nats_kernels(
             reduction block's convs a and b (not its shortcut conv), and before the head's ReLU. Each BN
             maps Σ ↦ ΠΣΠ/(v + ε), Θ ↦ ΠΘΠ/(v + ε) over the N·h·w batch-pixel positions of its node
             (``_batchnorm``): the C → ∞ limit with the per-channel batch statistics replaced by their
-            means (exact as the batch-pixel count grows; O(1/M_eff) off at finite batches). The BNs have
+            means (exact as the effective batch-pixel count M_eff grows; its NTK is measurably biased at
+            small batches, see ``_batchnorm``). The BNs have
             no trained affine γ, β (γ = 1, β = 0 as at NATS-Bench's initialization, so the forward pass and
             the NNGP are those of NATS's affine BN at init; the NTK lacks the γ, β gradients, see IV.6).
             ``last_sigma`` / ``last_theta`` are then the kernels after the head's BatchNorm.
