@@ -48,6 +48,8 @@ Registry (``get_score(name, **options)``, ``SCORES``):
 * ``cntk`` / ``eigen_free`` (``empirics.nas.scores_nats``): λ_min of the exact infinite-channel NTK of
   the BatchNorm-free NATS network (``theory.nats_ntk``) on the images average-pooled to 8×8, and of the
   empirical NTK of its finite twin at C = 16; trace-normalized by default, ``normalize='raw'`` too.
+  ``cntk_bn`` / ``eigen_free_bn``: the same on the BatchNorm-limit kernel
+  (``theory.nats_ntk(..., batchnorm=True)``) and on the BN twin (train-mode BatchNorm).
 """
 
 from __future__ import annotations
