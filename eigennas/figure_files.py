@@ -13,11 +13,8 @@ _PDF_META = {"CreationDate": None}
 
 
 def save_figure(fig, out: Path, stem: str, rows: list[dict[str, object]]) -> list[Path]:
-    import matplotlib.pyplot as plt  # matplotlib: heavy, only when plotting
-
     paths = [out / f"{stem}.csv", out / f"{stem}.png", out / f"{stem}.pdf"]
     files.write_csv(paths[0], rows)  # floats with files.DIGITS significant digits: reproducible bytes
-    files.atomic_write(paths[1], lambda t: fig.savefig(t, dpi=130, bbox_inches="tight", format="png"))
-    files.atomic_write(paths[2], lambda t: fig.savefig(t, bbox_inches="tight", format="pdf", metadata=_PDF_META))
-    plt.close(fig)
+    files.save_figure(fig, paths[1], close=False, dpi=130, bbox_inches="tight")
+    files.save_figure(fig, paths[2], bbox_inches="tight", metadata=_PDF_META)
     return paths

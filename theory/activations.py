@@ -70,6 +70,7 @@ from theory.validate import NUMBER, ascii_text
 __all__ = [
     "Activation",
     "ActivationError",
+    "Regularity",
     "ACTIVATION_NAMES",
     "Mixture",
     "parse_activation",
@@ -82,6 +83,9 @@ __all__ = [
 ]
 
 
+INF = math.inf
+
+
 class ActivationError(ValueError):
     """An activation name, parameter or Hermite request that the package does not support."""
 
@@ -90,6 +94,31 @@ def _fmt(x: float) -> str:
     """Shortest float text that round-trips (``repr``), without a trailing ``.0`` for integers."""
     s = repr(float(x))
     return s[:-2] if s.endswith(".0") else s
+
+
+@dataclass(frozen=True)
+class Regularity:
+    """Regularity constants of σ, for the error propagation of ``theory.errors`` (``theory.regularity``).
+
+    With σ' = J·1{x>0} + s(x) (J: the jump of σ' at 0, s continuous): ``lip`` L = sup|σ'| (σ is
+    L-Lipschitz); ``at0`` |σ(0)|; ``sup`` sup|σ| (inf when unbounded); ``jump`` J; ``lip_s`` the Lipschitz
+    constant L_s of s; ``s_at0`` |s(0)|; ``s_sup`` sup|s|. Values are the exact suprema rounded up."""
+
+    lip: float
+    at0: float
+    sup: float
+    jump: float
+    lip_s: float
+    s_at0: float
+    s_sup: float
+
+    def root_second_moment(self, q):
+        """An upper bound on √E[σ(√q z)²] (Minkowski: ‖σ(0) + (σ(x) − σ(0))‖ ≤ |σ(0)| + L√q)."""
+        return np.minimum(self.at0 + self.lip * np.sqrt(q), self.sup)
+
+    def root_s_second_moment(self, q):
+        """An upper bound on √E[s(√q z)²] for the continuous part s of σ'."""
+        return np.minimum(self.s_at0 + self.lip_s * np.sqrt(q), self.s_sup)
 
 
 class Activation(ABC):
@@ -159,6 +188,11 @@ class Activation(ABC):
 
     def relu_identity_parts(self) -> tuple[float, float] | None:
         """(a, b) with σ = a·relu + b·identity, or None when σ is not in that family."""
+        return None
+
+    def regularity(self) -> Regularity | None:
+        """The regularity constants of σ (``Regularity``; derivations in the comments of each class, the
+        tests check each against a dense grid), or None (then the kernel error cannot be propagated)."""
         return None
 
     def dual_closed_form(self, other: Activation) -> DualKernel | None:
@@ -268,6 +302,9 @@ class ReLU(Activation):
     def second_moment_closed(self, q):
         return q / 2.0
 
+    def regularity(self) -> Regularity:
+        return Regularity(1.0, 0.0, INF, 1.0, 0.0, 0.0, 0.0)  # σ' = 1{x>0}: J = 1, s = 0
+
 
 def _relu_mu(r: int) -> sp.Expr:
     """μ_r of relu at q = 1 (closed form; Nguyen, Mondelli & Montúfar 2021, Lemma D.3)."""
@@ -337,6 +374,10 @@ class LeakyReLU(Activation):
     def second_moment_closed(self, q):
         return q * (1.0 + self.slope**2) / 2.0
 
+    def regularity(self) -> Regularity:
+        a = self.slope  # σ' = (1−a)1{x>0} + a
+        return Regularity(max(1.0, abs(a)), 0.0, INF, 1.0 - a, 0.0, abs(a), abs(a))
+
 
 @dataclass(frozen=True)
 class Identity(Activation):
@@ -369,6 +410,9 @@ class Identity(Activation):
 
     def second_moment_closed(self, q):
         return q
+
+    def regularity(self) -> Regularity:
+        return Regularity(1.0, 0.0, INF, 0.0, 0.0, 1.0, 1.0)
 
 
 @dataclass(frozen=True)
@@ -419,6 +463,11 @@ class Erf(Activation):
     def dual_closed_form(self, other):
         return _erf_kernel if type(other) is Erf else None
 
+    def regularity(self) -> Regularity:
+        # σ' = (2/√π)e^{−x²}; sup|σ''| = (4/√π)(1/√2)e^{−1/2} at x = 1/√2
+        return Regularity(2 / math.sqrt(math.pi) * (1 + 1e-12), 0.0, 1.0, 0.0, 0.9678830,
+                          2 / math.sqrt(math.pi), 2 / math.sqrt(math.pi) * (1 + 1e-12))
+
 
 def _erf_kernel(q1, q2, c, value: bool = True, derivative: bool = True, rho=None, s=None):
     """Williams' (1997) arcsine kernel E[erf(u) erf(v)] = (2/π) arcsin(2c/√((1 + 2q1)(1 + 2q2))) and
@@ -451,6 +500,9 @@ class Tanh(Activation):
 
         return torch.tanh(x)
 
+    def regularity(self) -> Regularity:
+        return Regularity(1.0, 0.0, 1.0, 0.0, 0.7698004, 1.0, 1.0)  # sup|tanh''| = 4/(3√3) at tanh x = 1/√3
+
 
 @dataclass(frozen=True)
 class Sigmoid(Activation):
@@ -467,6 +519,9 @@ class Sigmoid(Activation):
         import torch  # torch only for the torch form: theory does not need torch
 
         return torch.sigmoid(x)
+
+    def regularity(self) -> Regularity:
+        return Regularity(0.25, 0.5, 1.0, 0.0, 0.0962251, 0.25, 0.25)  # σ' = s(1−s) ≤ 1/4; sup|σ''| = 1/(6√3)
 
 
 @dataclass(frozen=True)
@@ -486,6 +541,10 @@ class Swish(Activation):
         import torch.nn.functional as F  # torch only for the torch form: theory does not need torch
 
         return F.silu(x)
+
+    def regularity(self) -> Regularity:
+        # σ' max 1.09984 at x ≈ 2.3994 (min −0.09984); sup|σ''| = 1/2 at 0
+        return Regularity(1.0998500, 0.0, INF, 0.0, 0.5000001, 0.5, 1.0998500)
 
 
 @dataclass(frozen=True)
@@ -508,6 +567,10 @@ class GELU(Activation):
 
     def dual_closed_form(self, other):
         return _gelu_kernel if type(other) is GELU else None
+
+    def regularity(self) -> Regularity:
+        # σ' = Φ + xφ, extrema at x = ±√2 (1.128904, −0.128904); σ'' = φ(2 − x²) ≤ 2φ(0)
+        return Regularity(1.1289042, 0.0, INF, 0.0, 0.7978846, 0.5, 1.1289042)
 
 
 def _gelu_kernel(q1, q2, c, value: bool = True, derivative: bool = True, rho=None, s=None):
@@ -584,6 +647,10 @@ class ELU(Activation):
         # e^{q/2}Φ(−√q) = erfcx(√(q/2))/2 (no overflow for large q)
         neg = 0.5 * special.erfcx(math.sqrt(2 * q)) - special.erfcx(math.sqrt(q / 2)) + 0.5
         return q / 2.0 + self.alpha**2 * neg
+
+    def regularity(self) -> Regularity:
+        a = self.alpha  # σ' = (1−α)1{x>0} + α e^{min(x,0)}; s is α-Lipschitz, |s| ≤ α
+        return Regularity(max(1.0, a), 0.0, INF, 1.0 - a, a, a, a)
 
 
 def _neg_exp_parts_float(r_max: int, c: float) -> list[float]:
@@ -673,6 +740,23 @@ class Mixture(Activation):
 
     def torch(self, x):
         return sum(w * a.torch(x) for w, a in self.components)
+
+    def regularity(self) -> Regularity | None:
+        """By the triangle inequality over the components (the jump J linearly); None when a component
+        has no constants."""
+        regs = [a.regularity() for _, a in self.components]
+        if any(r is None for r in regs):
+            return None
+        parts = [(abs(w), r, w) for (w, _), r in zip(self.components, regs)]
+        return Regularity(
+            lip=sum(w * r.lip for w, r, _ in parts),
+            at0=sum(w * r.at0 for w, r, _ in parts),
+            sup=sum(w * r.sup for w, r, _ in parts) if all(r.sup < INF for _, r, _ in parts) else INF,
+            jump=sum(sw * r.jump for _, r, sw in parts),
+            lip_s=sum(w * r.lip_s for w, r, _ in parts),
+            s_at0=sum(w * r.s_at0 for w, r, _ in parts),
+            s_sup=sum(w * r.s_sup for w, r, _ in parts),
+        )
 
 
 _SIMPLE: dict[str, type[Activation]] = {

@@ -32,6 +32,7 @@ __all__ = [
     "DIGITS",
     "OutputError",
     "atomic_write",
+    "save_figure",
     "write_text",
     "write_json",
     "write_csv",
@@ -67,6 +68,20 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
         if tmp.exists():
             tmp.unlink()
     return path
+
+
+def save_figure(fig: Any, path: str | os.PathLike, close: bool = True, **savefig: Any) -> Path:
+    """Save a matplotlib figure atomically, in the format named by the suffix of ``path`` (png without
+    one); ``savefig``: the options of ``Figure.savefig`` (dpi, ...). ``close``: then close it (pyplot
+    keeps every open figure), also when saving failed."""
+    import matplotlib.pyplot as plt  # matplotlib: heavy, only when plotting
+
+    p = Path(path)
+    try:
+        return atomic_write(p, lambda t: fig.savefig(t, format=p.suffix.lstrip(".") or "png", **savefig))
+    finally:
+        if close:
+            plt.close(fig)
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:

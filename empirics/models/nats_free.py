@@ -35,25 +35,14 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from empirics.models.nats_net import WiredCell
-from theory.space import Arch, ArchError, OpKind
+from empirics.models.nats_net import WiredCell, nats_op
+from theory.nats import check_nats_arch
+from theory.space import Arch, OpKind
 
 __all__ = ["NATSFreeNetwork", "NTKConv", "BNSpec", "free_parameter_count"]
 
 _KERNEL = {OpKind.CONV1X1: 1, OpKind.CONV3X3: 3}
-_ALLOWED = {OpKind.NONE, OpKind.SKIP, OpKind.CONV1X1, OpKind.CONV3X3, OpKind.AVGPOOL}
 SIGMA_W2_STEM, SIGMA_W2_CONV, SIGMA_W2_SHORTCUT, SIGMA_V2 = 1.0, 2.0, 1.0, 2.0
-
-
-def _check_arch(arch: Arch | str) -> Arch:
-    a = Arch.parse(arch) if not isinstance(arch, Arch) else arch
-    bad = sorted({e.op.token for e in a.edges if e.op.kind not in _ALLOWED or e.op.scale != 1.0})
-    if bad:
-        raise ArchError(
-            f"{a} is not a NATS-Bench cell: ops {bad} are not among none, skip_connect, nor_conv_1x1, "
-            "nor_conv_3x3, avg_pool_3x3 (unscaled)"
-        )
-    return a
 
 
 @dataclass(frozen=True)
@@ -85,27 +74,11 @@ class NTKConv(nn.Module):
         return y if self.bn is None else self.bn(y)
 
 
-class _Zero(nn.Module):
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.mul(0.0)
-
-
-def _make_op(kind: OpKind, c: int, bn: BNSpec | None = None) -> nn.Module:
-    if kind is OpKind.NONE:
-        return _Zero()
-    if kind is OpKind.SKIP:
-        return nn.Identity()
-    if kind in _KERNEL:
-        k = _KERNEL[kind]
-        return NTKConv(c, c, k, 1, k // 2, SIGMA_W2_CONV, relu=True, bn=bn)
-    if kind is OpKind.AVGPOOL:
-        return nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
-    raise ArchError(f"op {kind.value} is not a NATS-Bench op")  # pragma: no cover - checked before
-
-
 class _Cell(WiredCell):
     def __init__(self, arch: Arch, c: int, bn: BNSpec | None = None) -> None:
-        super().__init__(arch, lambda kind: _make_op(kind, c, bn))
+        super().__init__(
+            arch, lambda kind: nats_op(kind, lambda k: NTKConv(c, c, k, 1, k // 2, SIGMA_W2_CONV, relu=True, bn=bn))
+        )
 
 
 class _Reduction(nn.Module):
@@ -150,7 +123,7 @@ class NATSFreeNetwork(nn.Module):
                         ("in_channels", in_channels)):
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
-        self.arch = _check_arch(arch)
+        self.arch = check_nats_arch(arch)
         self.C, self.N, self.stages, self.num_classes, self.in_channels = C, N, stages, num_classes, in_channels
         self.stem = NTKConv(in_channels, C, 3, 1, 1, SIGMA_W2_STEM, relu=False, bn=bn)
         blocks: list[nn.Module] = []
@@ -191,7 +164,7 @@ def free_parameter_count(arch: Arch | str, C: int = 16, N: int = 1, stages: int 
                          in_channels: int = 3, batchnorm: bool = False, bn_affine: bool = False) -> int:
     """Number of parameters of ``NATSFreeNetwork`` (all weights; no biases; with ``batchnorm`` and
     ``bn_affine`` also 2 per channel of every BatchNorm)."""
-    a = _check_arch(arch)
+    a = check_nats_arch(arch)
     ks = [_KERNEL[e.op.kind] for e in a.edges if e.op.kind in _KERNEL]
     b = 2 if (batchnorm and bn_affine) else 0
     total, c = in_channels * C * 9 + b * C, C

@@ -43,7 +43,11 @@ from torch import nn
 
 from theory.space import Arch, ArchError, OpKind
 
-__all__ = ["NATSNetwork", "NATSCell", "ReLUConvBN", "ResNetBasicblock", "count_parameters", "NATS_NUM_CLASSES"]
+__all__ = [
+    "NATSNetwork", "NATSCell", "ReLUConvBN", "ResNetBasicblock", "WiredCell", "nats_op", "nats_cell_op",
+    "count_parameters",
+    "NATS_NUM_CLASSES",
+]
 
 #: number of classes of the three NATS-Bench datasets
 NATS_NUM_CLASSES = {"cifar10": 10, "cifar100": 100, "imagenet16-120": 120, "ImageNet16-120": 120}
@@ -129,17 +133,24 @@ class ResNetBasicblock(nn.Module):
         return residual + y
 
 
-def _make_op(kind: OpKind, c: int, affine: bool, track: bool) -> nn.Module:
+def nats_op(kind: OpKind, conv: Callable[[int], nn.Module]) -> nn.Module:
+    """The module of one NATS edge: none → zero, skip_connect → identity, avg_pool_3x3 → 3×3 average pool
+    (stride 1, padding 1, padding not counted), nor_conv_k×k → ``conv(k)``, the network's conv block
+    (the NATS cell's ReLU-conv-BN, the BatchNorm-free twin's ReLU-conv in NTK parametrization)."""
     if kind is OpKind.NONE:
         return _Zero()
     if kind is OpKind.SKIP:
         return nn.Identity()
     if kind in _KERNEL:
-        k = _KERNEL[kind]
-        return ReLUConvBN(c, c, k, 1, k // 2, affine, track)
+        return conv(_KERNEL[kind])
     if kind is OpKind.AVGPOOL:
         return nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
     raise ArchError(f"op {kind.value} is not a NATS-Bench op")
+
+
+def nats_cell_op(kind: OpKind, c: int, affine: bool = True, track_running_stats: bool = True) -> nn.Module:
+    """The NATS cell's module of one edge: ``nats_op`` with the ReLU-conv-BN block (c → c channels)."""
+    return nats_op(kind, lambda k: ReLUConvBN(c, c, k, 1, k // 2, affine, track_running_stats))
 
 
 class WiredCell(nn.Module):
@@ -173,7 +184,7 @@ class NATSCell(WiredCell):
 
     def __init__(self, arch: Arch | str, c: int, affine: bool = True, track_running_stats: bool = True) -> None:
         checked = _check_conv_arch(arch)
-        super().__init__(checked, lambda kind: _make_op(kind, c, affine, track_running_stats))
+        super().__init__(checked, lambda kind: nats_cell_op(kind, c, affine, track_running_stats))
         self.arch = checked
 
 

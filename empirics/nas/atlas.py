@@ -501,6 +501,20 @@ def run_atlas(
     )
     table.meta.setdefault("runs", []).append(run_info)
 
+    def put(col: Column, ck: str, rep: int, value: float, **extra: Any) -> None:
+        """One cache record of the column's value for class ``ck`` (scored on index ``rep``)."""
+        cache.put(
+            col.record_key(ck, seed),
+            value,
+            arch=bench.arch(rep),
+            cls=ck,
+            score=col.score,
+            options=col.options_json,
+            dataset=col.dataset or "*",
+            seed=int(seed),
+            **extra,
+        )
+
     # ---- what is known already, what is to do
     todo: list[tuple[Column, list[tuple[str, list[int]]]]] = []
     batches: dict[str, tuple[Any, Any]] = {}
@@ -537,17 +551,7 @@ def run_atlas(
             elif table.done[col.name][rep]:
                 v = float(table.values[col.name][rep])
                 table.set(col.name, members, v)
-                cache.put(
-                    rk,
-                    v,
-                    arch=bench.arch(rep),
-                    cls=ck,
-                    score=col.score,
-                    options=col.options_json,
-                    dataset=col.dataset or "*",
-                    seed=int(seed),
-                    source="atlas table",
-                )
+                put(col, ck, rep, v, source="atlas table")
                 from_table += 1
             else:
                 missing.append((ck, members))
@@ -578,17 +582,7 @@ def run_atlas(
     def store(col: Column, unit: tuple[str, list[int]], value: float, dt: float) -> None:
         ck, members = unit
         rep = members[0]
-        cache.put(
-            col.record_key(ck, seed),
-            value,
-            arch=bench.arch(rep),
-            cls=ck,
-            score=col.score,
-            options=col.options_json,
-            dataset=col.dataset or "*",
-            seed=int(seed),
-            time_s=round(dt, 4),
-        )
+        put(col, ck, rep, value, time_s=round(dt, 4))
         table.set(col.name, members, value)
         m = table.meta["columns"][col.name]
         m["cpu_seconds"] = float(m["cpu_seconds"]) + dt

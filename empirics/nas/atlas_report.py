@@ -31,7 +31,7 @@ from scipy import stats
 
 from empirics.nas.atlas import AtlasTable, _atomic_write
 from empirics.nas.benchmark import DATASETS, Benchmark
-from empirics.nas.search import correlate
+from empirics.nas.search import correlate, ps_draw, ps_pick
 from theory import files
 from theory.space import Arch, OpKind
 
@@ -74,10 +74,6 @@ def _column_dataset(meta: dict[str, Any], name: str) -> str | None:
     return meta.get("columns", {}).get(name, {}).get("dataset")
 
 
-def _argmax_first(s: np.ndarray) -> int:
-    return int(np.argmax(np.where(np.isnan(s), -np.inf, s)))
-
-
 def _search(values: np.ndarray, pool: np.ndarray, accs: dict[str, np.ndarray], n: int, repeats: int, seed: int):
     """P-S(n) over the cells ``pool`` (benchmark indices). For a partial column (pool smaller than the
     space) None unless the pool holds at least ``POOL_FACTOR`` × n cells: argmax-of-n drawn from a small
@@ -86,10 +82,10 @@ def _search(values: np.ndarray, pool: np.ndarray, accs: dict[str, np.ndarray], n
     if not full and len(pool) < POOL_FACTOR * n:
         return None
     chosen, oracle = [], {ds: [] for ds in accs}
+    cells = range(len(values)) if full else pool
     for r in range(repeats):
-        g = np.random.default_rng([int(seed), r])
-        idx = g.choice(len(values), size=n, replace=False) if full else g.choice(pool, size=n, replace=False)
-        k = int(idx[_argmax_first(values[idx])])
+        idx = np.asarray(ps_draw(cells, n, seed, r))
+        k = int(idx[ps_pick(values[idx])])
         chosen.append(k)
         for ds, a in accs.items():
             oracle[ds].append(float(np.nanmax(a[idx])))
@@ -307,12 +303,7 @@ def search_figure(rep: dict[str, Any], path: str | os.PathLike) -> Path:
         ax.set_title(f"P-S(N) on {ds}")
     axes[0].legend(fontsize=7)
     fig.tight_layout()
-    p = Path(path)
-    try:
-        files.atomic_write(p, lambda t: fig.savefig(t, dpi=110, format=p.suffix.lstrip(".") or "png"))
-    finally:
-        plt.close(fig)
-    return p
+    return files.save_figure(fig, path, dpi=110)
 
 
 def write_report(

@@ -398,9 +398,4 @@ def scatter_plot(
         ax.set_xlabel(score_name)
         ax.set_ylabel("test accuracy (%), 200 ep")
     fig.tight_layout()
-    p = Path(path)
-    try:
-        files.atomic_write(p, lambda t: fig.savefig(t, dpi=110, format=p.suffix.lstrip(".") or "png"))
-    finally:
-        plt.close(fig)
-    return p
+    return files.save_figure(fig, path, dpi=110)

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from empirics.models.nats_net import NATSCell, NATSNetwork, _make_op
+from empirics.models.nats_net import NATSCell, NATSNetwork, nats_cell_op
 from theory.space import NATS_EDGES, NATS_OPS, Arch, ArchError, Op, nats_arch_string
 
 __all__ = [
@@ -70,7 +70,7 @@ class SuperCell(nn.Module):
             raise SearchError("a supernet cell needs a non-empty op set on each of the 6 edges")
         self.edges = nn.ModuleList()
         for s in op_sets:
-            self.edges.append(nn.ModuleList([_make_op(Op.parse(o).kind, c, True, True) for o in s]))
+            self.edges.append(nn.ModuleList([nats_cell_op(Op.parse(o).kind, c) for o in s]))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         nodes = [x]
