@@ -25,10 +25,13 @@ which leaves free choices that the paper does not pin down. A :class:`Variant` f
   the cell's FC analogue, ``empirics.nas.scores.TheoryScore``) and ``params`` (NATS-size parameter count).
 
 Every spectrum is computed once per (cell class, spectrum options, dataset, score seed,
-initialization k) and its summary statistics (n, λ_1, λ_2, λ_n, tr K, Σ log λ⁺, #λ ≤ 0, P, time)
-are appended to ``<cache>/spectra.jsonl``: all normalizations and seed counts are derived from the
-cache, and interrupted runs resume. Cells are scored on the smallest-index member of their
-``Arch.canonical`` class (as ``empirics.nas.search``).
+initialization k) by the library's caching scorer (``empirics.nas.scorer.Scorer`` in spectral mode),
+and its summary statistics (n, λ_1, λ_2, λ_n, tr K, Σ log λ⁺, #λ ≤ 0, P, time) are appended to
+``<cache>/spectra.jsonl``: all normalizations and seed counts are derived from the cache, and
+interrupted runs resume. A variant is the ``eigen`` score's options plus an image source
+(``Variant.score``, ``Variant.images``); an :class:`AblationSetup` holds where the variants are scored
+(benchmark, dataset, score seed, cache) and gives each variant its ``Scorer``. Cells are scored on the
+smallest-index member of their ``Arch.canonical`` class (as ``empirics.nas.search``).
 
 Cells: one fixed random permutation of the 15,625 benchmark indices (``default_rng(seed)``, seed 0);
 a variant evaluated on N cells uses its first N entries, so smaller runs are prefixes of larger ones
@@ -48,25 +51,22 @@ supernet) and :func:`run_evolution` (regularized evolution); the strategies them
 from __future__ import annotations
 
 import itertools
-import math
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
-from tqdm import tqdm
 
-from empirics.models.nats_net import count_parameters
 from empirics.nas.benchmark import DATASETS, Benchmark, canonical_dataset
-from empirics.nas.cache import ScoreCache, options_fingerprint, record_key
-from empirics.nas.images import NUM_CLASSES, image_batch
+from empirics.nas.cache import ScoreCache
+from empirics.nas.scorer import IMAGE_SOURCES, Scorer
 from empirics.nas.scores import EigenOptions, EigenScore, ScoreError, get_score
-from empirics.nas.search import Scorer, class_key, correlate, ps_draw, ps_pick, representatives
+from empirics.nas.search import correlate, ps_draw, ps_pick
 from empirics.nas.strategies import evolution_search, prune_search, supernet
-from empirics.ntk.spectrum import NORMALIZATIONS, eigenvalues, normalized_value, spectrum_stats
+from empirics.ntk.spectrum import NORMALIZATIONS
 from theory.validate import as_int
 
 __all__ = [
@@ -79,7 +79,7 @@ __all__ = [
     "expand_grid",
     "GRIDS",
     "cell_sample",
-    "SpectrumRunner",
+    "AblationSetup",
     "pool_search",
     "evaluate_variant",
     "run_prune",
@@ -88,8 +88,7 @@ __all__ = [
 ]
 
 OUTPUTS: tuple[str, ...] = ("sum", "class:rand", "full", "trace")
-#: where a variant's images come from: the score dataset's images, or N(0, 1) noise of their shape
-IMAGE_SOURCES: tuple[str, ...] = ("real", "gaussian")
+ModelFactory = Callable[[str, int, int, int], nn.Module]
 
 
 class AblationError(ValueError):
@@ -134,16 +133,9 @@ class Variant:
             normalize=self.normalize,
         )
 
-    def spectrum_options(self) -> dict[str, Any]:
-        """The options that determine one spectrum (not ``seeds`` nor ``normalize``)."""
-        return {
-            "C": self.C,
-            "N": self.N,
-            "bn": self.bn,
-            "output": self.output,
-            "batch_size": self.batch_size,
-            "images": self.images,
-        }
+    def score(self, model_factory: ModelFactory | None = None) -> EigenScore:
+        """The ``eigen`` score of this variant (its image source is ``images``, used by the ``Scorer``)."""
+        return EigenScore(model_factory=model_factory, **self.options().as_dict())
 
     @property
     def label(self) -> str:
@@ -245,176 +237,63 @@ def cell_sample(bench: Benchmark, n: int, seed: int = 0, start: int = 0) -> list
     return [int(i) for i in perm[start:n]]
 
 
-# --------------------------------------------------------------------------- spectra and normalizations
+# --------------------------------------------------------------------------- where variants are scored
+
+#: prefix of a supernet's name in the spectrum cache: ``supernet:`` + the op sets, '+' within an edge,
+#: '|' between edges (the name is its class key, and the model factory of supernet scorers reads it)
+SUPERNET = "supernet:"
 
 
-ModelFactory = Callable[[str, int, int, int], nn.Module]
+def supernet_name(op_sets: Sequence[Sequence[str]]) -> str:
+    """The cache name of the supernet with these op sets (one set per edge)."""
+    return SUPERNET + "|".join("+".join(s) for s in op_sets)
 
 
-def _eigen_score(variant: Variant, model_factory: ModelFactory | None) -> EigenScore:
-    """The single-initialization ``EigenScore`` whose spectrum a variant reads."""
-    return EigenScore(model_factory=model_factory, **variant.options(seeds=1).as_dict())
+def _supernet_factory(name: str, num_classes: int, C: int, N: int) -> nn.Module:
+    """Model factory of supernet scorers: the supernet named ``name`` (``supernet_name``)."""
+    if not name.startswith(SUPERNET):
+        raise AblationError(f"not a supernet name: {name!r}")
+    return supernet([e.split("+") for e in name[len(SUPERNET):].split("|")], C=C, N=N, num_classes=num_classes)
 
 
 @dataclass
-class SpectrumRunner:
-    """Computes and caches NTK spectra of benchmark cells for eigen variants.
-
-    ``cache``: a ``ScoreCache`` (use ``filename='spectra.jsonl'``); ``model_factory`` as in
-    ``empirics.nas.scores`` (default the NATS network); ``images``: an explicit (X, y) batch (tests).
-    """
+class AblationSetup:
+    """Where the variants of one study are scored: the benchmark, the score dataset, the score seed, the
+    spectrum cache (a ``ScoreCache``, use ``filename='spectra.jsonl'``), the data folder or an explicit
+    (X, y) batch (tests). ``scorer(variant)`` is the variant's library ``Scorer`` (spectral mode: the
+    variant's ``eigen`` score on its image source), one per variant, all sharing the cache; ``computed``
+    counts the spectra they computed."""
 
     bench: Benchmark
     dataset: str = "cifar10"
     cache: ScoreCache = field(default_factory=lambda: ScoreCache(None))
     seed: int = 0
     data_dir: Any = None
-    model_factory: ModelFactory | None = None
     images: tuple[torch.Tensor, Any] | None = None
     progress: bool = False
-    computed: int = 0
-    compute_time_s: float = 0.0
 
     def __post_init__(self) -> None:
         self.dataset = canonical_dataset(self.dataset)
-        self._batches: dict[tuple[str, int], torch.Tensor] = {}
+        self._scorers: dict[tuple[Variant, bool], Scorer] = {}
 
     @property
-    def num_classes(self) -> int:
-        return int(NUM_CLASSES[self.dataset])
+    def computed(self) -> int:
+        return sum(s.computed for s in self._scorers.values())
 
-    def batch(self, images: str, batch_size: int) -> torch.Tensor:
-        """The image batch of the variant: real images of the dataset, or N(0, 1) noise of their shape."""
-        key = (images, batch_size)
-        if key not in self._batches:
-            if self.images is not None:
-                X = self.images[0][:batch_size]
-                if len(X) < batch_size:
-                    raise AblationError(f"{batch_size} images wanted, {len(X)} given")
-            else:
-                X = image_batch(self.dataset, batch_size, self.seed, data_dir=self.data_dir)[0]
-            if images == "gaussian":
-                g = torch.Generator().manual_seed(int(np.random.SeedSequence([self.seed, 4242]).generate_state(1)[0]))
-                X = torch.randn(X.shape, generator=g, dtype=X.dtype)
-            self._batches[key] = X
-        return self._batches[key]
-
-    def _cls(self, arch: str) -> tuple[str, str]:
-        ck = class_key(arch, "canonical", self.bench)
-        return ck, representatives(self.bench, "canonical").get(ck, arch)
-
-    def key(self, ck: str, variant: Variant, k: int) -> str:
-        return record_key(ck, "eigen_spectrum", {**variant.spectrum_options(), "init": k}, self.dataset, self.seed)
-
-    def _params(self, arch: str, variant: Variant) -> float:
-        if self.model_factory is None:
-            return float(count_parameters(arch, C=variant.C, N=variant.N, num_classes=self.num_classes))
-        m = self.model_factory(arch, self.num_classes, variant.C, variant.N)
-        return float(sum(p.numel() for p in m.parameters() if p.requires_grad))
-
-    def compute(self, arch: str, variant: Variant, k: int) -> dict[str, float]:
-        """Spectrum statistics of initialization k of ``arch`` under ``variant`` (no cache)."""
-        return self.compute_outputs(arch, variant, k)[variant.output]
-
-    def compute_outputs(self, arch: str, variant: Variant, k: int) -> dict[str, dict[str, float]]:
-        """Spectrum statistics of initialization k under ``variant``, keyed by output readout.
-
-        For ``output='full'`` or ``'trace'`` one Jacobian of all logits gives both: with the full kernel
-        K_full[(n, c), (m, c')] = ⟨∂f_c(x_n)/∂θ, ∂f_c'(x_m)/∂θ⟩ (row index n·C + c), the per-class blocks
-        are K_c = K_full[c::C, c::C] and the ``trace`` kernel is (1/C) Σ_c K_c, so both spectra are
-        returned (the caller caches both). Other outputs return their own entry only.
-        """
-        P = self._params(arch, variant)
-        X = self.batch(variant.images, variant.batch_size)
-        if variant.output not in ("full", "trace"):
-            sc = _eigen_score(variant, self.model_factory)
-            ev = sc.spectrum(arch, X, self.seed, self.num_classes, k)
-            return {variant.output: spectrum_stats(ev, P)}
-        sc = _eigen_score(replace(variant, output="full"), self.model_factory)
-        K = sc.kernel(arch, X, self.seed, self.num_classes, k)
-        C = self.num_classes
-        if K.shape != (len(X) * C, len(X) * C):
-            raise AblationError(f"full kernel of shape {tuple(K.shape)}, expected {len(X) * C} rows")
-        K_trace = torch.stack([K[c::C, c::C] for c in range(C)]).mean(dim=0)
-        return {"full": spectrum_stats(eigenvalues(K), P), "trace": spectrum_stats(eigenvalues(K_trace), P)}
-
-    def store(
-        self, key: str, st: Mapping[str, float], arch: str, cls: str, variant: Variant, k: int, dt: float, **extra: Any
-    ) -> None:
-        """Append one spectrum record (statistics ``st`` of initialization k under ``variant``) to the cache."""
-        self.cache.put(
-            key,
-            st["lmin"],
-            arch=arch,
-            cls=cls,
-            score="eigen_spectrum",
-            options=options_fingerprint({**variant.spectrum_options(), "init": k}),
-            dataset=self.dataset,
-            seed=self.seed,
-            stats=dict(st),
-            time_s=round(dt, 4),
-            **extra,
-        )
-
-    def stats(self, indices: Sequence[int], variant: Variant, inits: int | None = None) -> list[list[dict[str, Any]]]:
-        """Per cell, the cached records (with ``stats`` and ``time_s``) of initializations 0..inits−1,
-        computing the missing ones (``inits`` defaults to ``variant.seeds``)."""
+    def scorer(self, variant: Variant, supernets: bool = False) -> Scorer:
+        """The spectral ``Scorer`` of an eigen variant; ``supernets``: the one that scores supernets named by
+        ``supernet_name`` (each readout's kernel computed directly, as for a cell's own output)."""
         if variant.kind != "eigen":
-            raise AblationError("SpectrumRunner handles eigen variants only")
-        inits = variant.seeds if inits is None else inits
-        archs = [self.bench.arch(int(i)) for i in indices]
-        todo: dict[str, tuple[str, str, int]] = {}
-        keys: list[list[str]] = []
-        for a in archs:
-            ck, rep = self._cls(a)
-            row = []
-            for k in range(inits):
-                rk = self.key(ck, variant, k)
-                row.append(rk)
-                if rk not in self.cache and rk not in todo:
-                    todo[rk] = (rep, ck, k)
-            keys.append(row)
-        items: Iterable = todo.items()
-        if self.progress and todo:
-            items = tqdm(list(todo.items()), desc=variant.label[:60], unit="spec", leave=False)
-        for rk, (rep, ck, k) in items:
-            if rk in self.cache:  # stored as a by-product of an earlier item (full / trace)
-                continue
-            t0 = time.perf_counter()
-            by_output = self.compute_outputs(rep, variant, k)
-            dt = time.perf_counter() - t0
-            self.computed += 1
-            self.compute_time_s += dt
-            for out, st in by_output.items():
-                v = replace(variant, output=out)
-                key = self.key(ck, v, k)
-                if out != variant.output and key in self.cache:
-                    continue
-                extra = {} if out == variant.output else {"computed_with": variant.output}
-                self.store(key, st, rep, ck, v, k, dt, **extra)
-        out: list[list[dict[str, Any]]] = []
-        for row in keys:
-            recs = []
-            for rk in row:
-                rec = self.cache.record(rk)
-                if rec is None:  # pragma: no cover - put() always stores
-                    raise AblationError(f"missing cache record {rk}")
-                recs.append(rec)
-            out.append(recs)
-        return out
-
-    def values(self, indices: Sequence[int], variant: Variant) -> tuple[np.ndarray, float]:
-        """Scores of the cells (mean over ``variant.seeds`` initializations of the normalized λ_min) and the
-        mean cost (s) of one cell's class, summed over its initializations, from the stored times."""
-        recs = self.stats(indices, variant)
-        vals = np.empty(len(recs))
-        for i, row in enumerate(recs):
-            vs = [normalized_value(r["stats"], variant.options().reduction) for r in row]
-            vals[i] = float(np.mean(vs)) if vs else math.nan
-        per_class: dict[str, float] = {}
-        for row in recs:
-            per_class[row[0]["cls"]] = sum(float(r.get("time_s", math.nan)) for r in row)
-        return vals, float(np.mean(list(per_class.values()))) if per_class else math.nan
+            raise AblationError(f"only eigen variants have cached spectra, not kind={variant.kind}")
+        key = (variant, supernets)
+        if key not in self._scorers:
+            score = variant.score(_supernet_factory if supernets else None)
+            where = {"cache": self.cache, "data_dir": self.data_dir, "images": self.images, "progress": self.progress}
+            self._scorers[key] = Scorer(
+                score, self.bench, self.dataset, image_source=variant.images, spectral=True,
+                share_jacobian=not supernets, **where,
+            )
+        return self._scorers[key]
 
 
 def pool_search(
@@ -448,7 +327,8 @@ def baseline_values(
     """Scores and mean time per computed cell of the ``theory`` / ``params`` baselines (registry scores,
     through the ordinary score cache)."""
     score = get_score(variant.kind)
-    scorer = Scorer(score, bench, "cifar10", cache=cache or ScoreCache(None), progress=False)
+    # "is None", not "or": an empty ScoreCache is falsy (len 0), and its first records would not be kept
+    scorer = Scorer(score, bench, "cifar10", cache=ScoreCache(None) if cache is None else cache, progress=False)
     t0 = time.perf_counter()
     vals = scorer.score_indices(indices)
     dt = time.perf_counter() - t0
@@ -460,7 +340,7 @@ def evaluate_variant(
     variant: Variant,
     bench: Benchmark,
     indices: Sequence[int],
-    runner: SpectrumRunner | None = None,
+    setup: AblationSetup | None = None,
     score_cache: ScoreCache | None = None,
     ps_n: int = 100,
     repeats: int = 10,
@@ -469,10 +349,10 @@ def evaluate_variant(
 ) -> dict[str, Any]:
     """One table row: correlations (all three datasets, bootstrap CIs), P-S(ps_n) from the pool, time/cell."""
     if variant.kind == "eigen":
-        if runner is None:
-            raise AblationError("eigen variants need a SpectrumRunner")
-        vals, tpc = runner.values(indices, variant)
-        score_ds = runner.dataset
+        if setup is None:
+            raise AblationError("eigen variants need an AblationSetup")
+        vals, tpc = setup.scorer(variant).spectral_values(indices, setup.seed, desc=variant.label[:60])
+        score_ds = setup.dataset
     else:
         vals, tpc = baseline_values(variant, bench, indices, score_cache)
         score_ds = "none"
@@ -496,41 +376,26 @@ def evaluate_variant(
 # --------------------------------------------------------------------------- pruning and evolution
 
 
-def _variant_fn_supernet(variant: Variant, runner: SpectrumRunner) -> Callable[[list[list[str]]], float]:
-    """score_fn(op_sets) for :func:`prune_search`: the variant's score of the supernet.
+def _variant_fn_supernet(
+    variant: Variant, setup: AblationSetup, seed: int | None = None
+) -> Callable[[list[list[str]]], float]:
+    """score_fn(op_sets) for :func:`prune_search`: the variant's score of the supernet (score seed ``seed``,
+    default the setup's).
 
-    Each supernet spectrum is cached like a cell's (key: the op sets, the spectrum options, the score
-    seed and the initialization), so the variants of one run share the supernets they all visit (the
-    first round is the same for every normalization) and a repeated run is read from the cache.
+    Each supernet spectrum is cached like a cell's (class key: ``supernet_name`` of the op sets; the
+    spectrum options, the score seed and the initialization), so the variants of one run share the
+    supernets they all visit (the first round is the same for every normalization) and a repeated run
+    is read from the cache.
     """
 
     if variant.kind != "eigen":
         raise AblationError("pruning needs an eigen variant (the baselines do not score supernets)")
+    scorer = setup.scorer(variant, supernets=True)
+    s = setup.seed if seed is None else seed
 
     def fn(op_sets: list[list[str]]) -> float:
-        def factory(_arch: str, nc: int, C: int, N: int) -> nn.Module:
-            return supernet(op_sets, C=C, N=N, num_classes=nc)
-
-        sc = _eigen_score(variant, factory)
-        X = runner.batch(variant.images, variant.batch_size)
-        name = "supernet:" + "|".join("+".join(s) for s in op_sets)
-        vals = []
-        for k in range(variant.seeds):
-            key = runner.key(name, variant, k)
-            rec = runner.cache.record(key)
-            if rec is None:
-                t0 = time.perf_counter()
-                model = factory("", runner.num_classes, variant.C, variant.N)
-                P = float(sum(p.numel() for p in model.parameters() if p.requires_grad))
-                st = spectrum_stats(sc.spectrum("supernet", X, runner.seed, runner.num_classes, k), P)
-                dt = time.perf_counter() - t0
-                runner.computed += 1
-                runner.compute_time_s += dt
-                runner.store(key, st, name, name, variant, k, dt)
-                rec = runner.cache.record(key)
-            assert rec is not None
-            vals.append(normalized_value(rec["stats"], variant.options().reduction))
-        return float(np.mean(vals))
+        name = supernet_name(op_sets)
+        return float(scorer.class_spectral_values([(name, name)], s)[0][0])
 
     return fn
 
@@ -545,25 +410,18 @@ def _search_row(bench: Benchmark, archs: Sequence[str], extra: Mapping[str, Any]
 
 
 def run_prune(
-    variant: Variant, runner: SpectrumRunner, repeats: int = 1, keep_connected: bool = False
+    variant: Variant, setup: AblationSetup, repeats: int = 1, keep_connected: bool = False
 ) -> dict[str, Any]:
     """TE-NAS pruning driven by the variant's score, repeated with score seeds 0..repeats−1 (each repeat its
     own images and initializations); the found cells' test accuracy, mean ± std over repeats.
     ``keep_connected``: the guard of :func:`prune_search`."""
     archs, evals, t0 = [], 0, time.perf_counter()
-    seed0 = runner.seed
-    try:
-        for r in range(repeats):
-            runner.seed = seed0 + r
-            runner._batches.clear()
-            res = prune_search(_variant_fn_supernet(variant, runner), keep_connected=keep_connected)
-            archs.append(res["arch"])
-            evals += res["evaluations"]
-    finally:
-        runner.seed = seed0
-        runner._batches.clear()
+    for r in range(repeats):
+        res = prune_search(_variant_fn_supernet(variant, setup, setup.seed + r), keep_connected=keep_connected)
+        archs.append(res["arch"])
+        evals += res["evaluations"]
     return _search_row(
-        runner.bench,
+        setup.bench,
         archs,
         {
             "search": "prune+guard" if keep_connected else "prune",
@@ -577,7 +435,7 @@ def run_prune(
 
 def run_evolution(
     variant: Variant,
-    runner: SpectrumRunner,
+    setup: AblationSetup,
     repeats: int = 10,
     cycles: int = 100,
     population: int = 20,
@@ -586,11 +444,12 @@ def run_evolution(
 ) -> dict[str, Any]:
     """Regularized evolution driven by the variant's score (cached per cell class), repeats with evolution
     seeds 0..repeats−1 and one score seed; the found cells' test accuracy, mean ± std over repeats."""
-    bench = runner.bench
+    bench = setup.bench
     if variant.kind == "eigen":
+        scorer = setup.scorer(variant)
 
         def fn(a: str) -> float:
-            return float(runner.values([bench.index(a)], variant)[0][0])
+            return float(scorer.spectral_values([bench.index(a)], setup.seed)[0][0])
 
     else:
 

@@ -83,7 +83,7 @@ def fill(
         if ck in todo or all(rk in cache for _, rk in keys.values()):
             continue
         todo[ck] = (reps.get(ck, a), {n: rk for n, (_, rk) in keys.items()})
-    X, _ = sc0._batch(seed)
+    X, _ = sc0.batch(seed)
     items = list(todo.items())
     for ck, (a, rks) in tqdm(items, desc=f"{name} {dataset}", unit="class", disable=not progress):
         t0 = time.perf_counter()

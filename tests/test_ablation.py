@@ -15,6 +15,7 @@ import torch
 
 from eigennas.cli import main
 from empirics.nas.cache import ScoreCache
+from empirics.nas.scores import ScoreError
 from empirics.nas.search import class_key, representatives
 from empirics.nas.strategies import (
     SearchError,
@@ -30,7 +31,7 @@ from experiments.ablation import (
     GRIDS,
     NORMALIZATIONS,
     AblationError,
-    SpectrumRunner,
+    AblationSetup,
     Variant,
     cell_sample,
     evaluate_variant,
@@ -119,10 +120,10 @@ def test_derived_normalizations_match_direct_scores(bench, batch):
 
     i = bench.index(ARCH1)
     arch = representatives(bench, "canonical")[class_key(bench.arch(i), "canonical", bench)]
-    runner = SpectrumRunner(bench, images=batch)
+    study = AblationSetup(bench, images=batch)
     v2 = Variant(C=8, N=1, batch_size=8, seeds=2)
-    rec = runner.stats([i], v2)[0]
-    assert runner.computed == 2
+    rec = study.scorer(v2).spectra([i])[0]
+    assert study.computed == 2
     X = batch[0]
     opts = dict(C=8, N=1, batch_size=8, seeds=2)
     for norm, direct in [("raw", "none"), ("trace", "trace"), ("log", "log")]:
@@ -135,21 +136,21 @@ def test_derived_normalizations_match_direct_scores(bench, batch):
     P = count_parameters(arch, C=8, N=1, num_classes=10)
     assert normalized_value(rec[0]["stats"], "params") == pytest.approx(one / P, rel=1e-9)
     # seeds=2 is the mean of the two initializations' values; seeds=1 reuses initialization 0
-    vals, _ = runner.values([i], Variant(C=8, N=1, batch_size=8, seeds=1, normalize="lmax"))
-    assert runner.computed == 2
+    vals, _ = study.scorer(Variant(C=8, N=1, batch_size=8, seeds=1, normalize="lmax")).spectral_values([i])
+    assert study.computed == 2
     assert vals[0] == pytest.approx(rec[0]["stats"]["lmin"] / rec[0]["stats"]["lmax"])
 
 
 def test_gaussian_images_and_random_class(bench, batch):
-    runner = SpectrumRunner(bench, images=batch)
-    g = runner.batch("gaussian", 8)
+    study = AblationSetup(bench, images=batch)
+    g = study.scorer(replace(TINY, images="gaussian")).batch(0)[0]
     assert g.shape == batch[0].shape and not torch.equal(g, batch[0])
-    assert torch.equal(runner.batch("real", 8), batch[0])
+    assert torch.equal(study.scorer(TINY).batch(0)[0], batch[0])
     i = cell_sample(bench, 1, 0)[0]
-    a = runner.stats([i], Variant(C=8, N=1, batch_size=8, output="class:rand"))[0][0]["stats"]
+    a = study.scorer(Variant(C=8, N=1, batch_size=8, output="class:rand")).spectra([i])[0][0]["stats"]
     assert a["n"] == 8
-    with pytest.raises(AblationError, match="images"):
-        runner.batch("real", 16)
+    with pytest.raises(ScoreError, match="16 images wanted, 8 given"):
+        study.scorer(replace(TINY, batch_size=16)).spectra([i])
 
 
 def test_full_and_trace_share_one_jacobian(bench, batch, tmp_path):
@@ -161,11 +162,11 @@ def test_full_and_trace_share_one_jacobian(bench, batch, tmp_path):
 
     i = bench.index(ARCH1)
     arch = representatives(bench, "canonical")[class_key(bench.arch(i), "canonical", bench)]
-    runner = SpectrumRunner(bench, cache=ScoreCache(tmp_path, filename="spectra.jsonl"), images=batch)
-    full = runner.stats([i], replace(TINY, output="full"))[0][0]["stats"]
-    assert runner.computed == 1
-    trace = runner.stats([i], replace(TINY, output="trace"))[0][0]["stats"]
-    assert runner.computed == 1  # the trace spectrum was stored with the full one
+    study = AblationSetup(bench, cache=ScoreCache(tmp_path, filename="spectra.jsonl"), images=batch)
+    full = study.scorer(replace(TINY, output="full")).spectra([i])[0][0]["stats"]
+    assert study.computed == 1
+    trace = study.scorer(replace(TINY, output="trace")).spectra([i])[0][0]["stats"]
+    assert study.computed == 1  # the trace spectrum was stored with the full one
     sc = get_score("eigen", C=8, N=1, batch_size=8, seeds=1)
     X = batch[0]
     model = sc.build(arch, 10, _init_seed(0, 0))
@@ -181,10 +182,11 @@ def test_full_and_trace_share_one_jacobian(bench, batch, tmp_path):
     blocks = K_full.reshape(8, 10, 8, 10).sum(dim=(1, 3))
     # the model runs in float32: the summed gradient and the sum of gradients differ by rounding only
     torch.testing.assert_close(blocks, K_sum, rtol=1e-5, atol=1e-6 * float(K_sum.abs().max()))
-    r2 = SpectrumRunner(bench, cache=ScoreCache(tmp_path, filename="spectra.jsonl"), images=batch)
-    r2.stats([i], replace(TINY, output="trace"))
+    r2 = AblationSetup(bench, cache=ScoreCache(tmp_path, filename="spectra.jsonl"), images=batch)
+    tr = r2.scorer(replace(TINY, output="trace"))
+    tr.spectra([i])
     assert r2.computed == 0
-    rec = r2.cache.record(r2.key(class_key(arch, "canonical", bench), replace(TINY, output="trace"), 0))
+    rec = r2.cache.record(tr.spectrum_key(class_key(arch, "canonical", bench), 0, 0))
     assert rec["computed_with"] == "full"
 
 
@@ -193,22 +195,22 @@ def test_full_and_trace_share_one_jacobian(bench, batch, tmp_path):
 
 def test_resume_from_cache(bench, batch, tmp_path):
     cells = cell_sample(bench, 6, 0)
-    r1 = SpectrumRunner(bench, cache=ScoreCache(tmp_path, filename="spectra.jsonl"), images=batch)
-    r1.stats(cells[:3], TINY)  # an "interrupted" run: the first three cells
+    r1 = AblationSetup(bench, cache=ScoreCache(tmp_path, filename="spectra.jsonl"), images=batch)
+    r1.scorer(TINY).spectra(cells[:3])  # an "interrupted" run: the first three cells
     first = r1.computed
     assert 1 <= first <= 3
     with open(tmp_path / "spectra.jsonl", "a") as fh:
         fh.write('{"key": "torn')  # a write cut by a kill
-    r2 = SpectrumRunner(bench, cache=ScoreCache(tmp_path, filename="spectra.jsonl"), images=batch)
+    r2 = AblationSetup(bench, cache=ScoreCache(tmp_path, filename="spectra.jsonl"), images=batch)
     assert r2.cache.skipped == 1
-    v2, _ = r2.values(cells, TINY)
+    v2, _ = r2.scorer(TINY).spectral_values(cells)
     n_classes = len({class_key(bench.arch(i), "canonical", bench) for i in cells})
     assert r2.computed == n_classes - first
-    r3 = SpectrumRunner(bench, cache=ScoreCache(tmp_path, filename="spectra.jsonl"), images=batch)
+    r3 = AblationSetup(bench, cache=ScoreCache(tmp_path, filename="spectra.jsonl"), images=batch)
     for norm in NORMALIZATIONS:  # every normalization comes from the cache, nothing recomputed
-        r3.values(cells, Variant(C=8, N=1, batch_size=8, normalize=norm))
+        r3.scorer(Variant(C=8, N=1, batch_size=8, normalize=norm)).spectral_values(cells)
     assert r3.computed == 0
-    v3, _ = r3.values(cells, TINY)
+    v3, _ = r3.scorer(TINY).spectral_values(cells)
     np.testing.assert_array_equal(v2, v3)
     line = json.loads((tmp_path / "spectra.jsonl").read_text().splitlines()[0])
     assert set(line["stats"]) >= {"lmin", "lmax", "trace", "n", "params", "logdet_pos"}
@@ -226,15 +228,20 @@ def test_pool_search_oracle_score(bench):
         pool_search(acc, cells, bench, n=41)
 
 
-def test_evaluate_variant_tiny(bench, batch):
+def test_evaluate_variant_tiny(bench, batch, tmp_path):
     cells = cell_sample(bench, 6, 0)
-    runner = SpectrumRunner(bench, images=batch)
-    row = evaluate_variant(TINY, bench, cells, runner, ps_n=100, repeats=3, n_boot=50)
+    study = AblationSetup(bench, images=batch)
+    row = evaluate_variant(TINY, bench, cells, study, ps_n=100, repeats=3, n_boot=50)
     assert row["cells"] == 6 and row["ps"]["n"] == 3 and row["ps"]["repeats"] == 3
     assert set(row["correlations"]) == {"cifar10", "cifar100", "ImageNet16-120"}
     assert row["time_per_cell_s"] > 0
-    base = evaluate_variant(Variant(kind="params"), bench, cells, runner, ps_n=2, repeats=2, n_boot=50)
+    base = evaluate_variant(Variant(kind="params"), bench, cells, study, ps_n=2, repeats=2, n_boot=50)
     assert base["correlations"]["cifar10"]["n"] == 6
+    # the baselines go through the given score cache, also when it starts empty (an empty cache is falsy)
+    scores = ScoreCache(tmp_path)
+    again = evaluate_variant(Variant(kind="params"), bench, cells, study, scores, ps_n=2, repeats=2, n_boot=50)
+    assert len(scores) == len((tmp_path / "scores.jsonl").read_text().splitlines()) > 0
+    assert again["correlations"] == base["correlations"]
 
 
 def test_cli_ablate_tiny(bench, data_dir, tmp_path, capsys, monkeypatch):
@@ -348,19 +355,19 @@ def test_supernet_matches_single_op_network():
 def test_supernet_score_is_finite(bench, batch):
     from experiments.ablation import _variant_fn_supernet
 
-    runner = SpectrumRunner(bench, images=batch)
-    fn = _variant_fn_supernet(Variant(C=8, N=1, batch_size=4, normalize="trace"), runner)
+    study = AblationSetup(bench, images=batch)
+    fn = _variant_fn_supernet(Variant(C=8, N=1, batch_size=4, normalize="trace"), study)
     full = fn([list(NATS_OPS)] * 6)
-    assert math.isfinite(full) and full > 0 and runner.computed == 1
+    assert math.isfinite(full) and full > 0 and study.computed == 1
     # the spectrum is cached per supernet: another normalization of it computes nothing new
-    raw = _variant_fn_supernet(Variant(C=8, N=1, batch_size=4, normalize="raw"), runner)([list(NATS_OPS)] * 6)
-    assert runner.computed == 1
+    raw = _variant_fn_supernet(Variant(C=8, N=1, batch_size=4, normalize="raw"), study)([list(NATS_OPS)] * 6)
+    assert study.computed == 1
     name = "supernet:" + "|".join(["+".join(NATS_OPS)] * 6)
-    rec = runner.cache.record(runner.key(name, Variant(C=8, N=1, batch_size=4), 0))
+    rec = study.cache.record(study.scorer(Variant(C=8, N=1, batch_size=4)).spectrum_key(name, 0, 0))
     assert raw == rec["stats"]["lmin"] and full == pytest.approx(4 * raw / rec["stats"]["trace"])
     smaller = [list(NATS_OPS)] * 5 + [["skip_connect"]]
-    _variant_fn_supernet(Variant(C=8, N=1, batch_size=4), runner)(smaller)
-    assert runner.computed == 2
+    _variant_fn_supernet(Variant(C=8, N=1, batch_size=4), study)(smaller)
+    assert study.computed == 2
 
 
 def test_cli_evolve_params(bench, data_dir, tmp_path, capsys):
@@ -439,5 +446,5 @@ def test_eigen_defaults_are_the_measured_best_variant(bench):
     X = torch.randn(32, 3, 32, 32, generator=g)
     i = bench.index(ARCH1)
     arch = representatives(bench, "canonical")[class_key(bench.arch(i), "canonical", bench)]
-    vals, _ = SpectrumRunner(bench, images=(X, None)).values([i], best)
+    vals, _ = AblationSetup(bench, images=(X, None)).scorer(best).spectral_values([i])
     assert get_score("eigen").score(arch, X, seed=0) == pytest.approx(vals[0], rel=1e-12)

@@ -28,7 +28,7 @@ from experiments.ablation import (
     GRIDS,
     NORMALIZATIONS,
     AblationError,
-    SpectrumRunner,
+    AblationSetup,
     Variant,
     cell_sample,
     evaluate_variant,
@@ -40,14 +40,6 @@ from experiments.ablation import (
 from theory import files
 
 HELP = "ablation of the eigen score's choices (BN, output, normalization, batch, images, seeds, size) on NATS-Bench"
-
-REFERENCE = {
-    "EigenNAS (paper)": (93.46, 71.42, 45.54),
-    "NASWOT N=1000": (92.96, 69.98, 44.44),
-    "TE-NAS": (93.9, 71.24, 42.38),
-    "NASI": (93.55, 71.20, 44.84),
-    "AZ-NAS": (93.53, 70.75, 45.43),
-}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -165,7 +157,7 @@ def run(args: argparse.Namespace) -> int:
     spectra = ScoreCache(root, filename="spectra.jsonl")
     scores = ScoreCache(root)
     args.interrupt_note = lambda: f"{spectra.interrupt_note('spectra')}; {scores.interrupt_note('scores')}"
-    runner = SpectrumRunner(
+    setup = AblationSetup(
         bench, args.dataset, spectra, seed=args.score_seed, data_dir=args.data_dir, progress=not args.no_progress
     )
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -173,9 +165,9 @@ def run(args: argparse.Namespace) -> int:
         srows = []
         for v in variants:
             if args.search == "prune":
-                srows.append(run_prune(v, runner, repeats=args.repeats, keep_connected=args.prune_guard))
+                srows.append(run_prune(v, setup, repeats=args.repeats, keep_connected=args.prune_guard))
             else:
-                srows.append(run_evolution(v, runner, args.repeats, args.cycles, args.population, args.sample, scores))
+                srows.append(run_evolution(v, setup, args.repeats, args.cycles, args.population, args.sample, scores))
         text = search_table(srows)
         print(text)
         path = _claim(out, f"ablate_{args.search}{_dataset_tag(args.dataset)}_{stamp}", (".json",))
@@ -189,9 +181,10 @@ def run(args: argparse.Namespace) -> int:
         idx = cells
         if args.cached_only and v.kind == "eigen":
             keep = []
+            scorer = setup.scorer(v)
             for i in cells:
-                ck = class_key(bench.arch(i), "canonical", bench)
-                if all(runner.key(ck, v, k) in spectra for k in range(v.seeds)):
+                ck = class_key(bench.arch(i), scorer.iso, bench)
+                if all(scorer.spectrum_key(ck, args.score_seed, k) in spectra for k in range(v.seeds)):
                     keep.append(i)
                 else:
                     break  # a prefix of the permutation, so the cells stay the same for every variant
@@ -200,7 +193,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"{v.label}: only {len(idx)} cells cached, skipped")
             continue
         row = evaluate_variant(
-            v, bench, idx, runner, scores, ps_n=args.ps_n, repeats=args.repeats, n_boot=args.boot, seed=args.seed
+            v, bench, idx, setup, scores, ps_n=args.ps_n, repeats=args.repeats, n_boot=args.boot, seed=args.seed
         )
         rows.append(row)
         c = row["correlations"]

@@ -11,7 +11,7 @@ For a score with ``Score.iso_invariant`` the class is ``Arch.canonical()``: two 
 canonical string compute the same random function (same live ops, same weight sharing; dead paths
 dropped, identity aliases collapsed), so the score's distribution over initializations is the same.
 The realized value is fixed by scoring the member with the smallest benchmark index (as
-``empirics.search.Scorer`` does; members differ in dead-branch parameters, which shift the random
+``empirics.nas.scorer.Scorer`` does; members differ in dead-branch parameters, which shift the random
 stream), so every member gets exactly the representative's value and the atlas agrees bit for bit
 with ``Scorer.score_indices``. NATS-Bench's ``unique_str`` (6,466 classes) is *not* used: it is a
 path-expansion notion that ignores weight sharing, so it merges cells whose random functions differ

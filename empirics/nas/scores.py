@@ -413,12 +413,14 @@ class EigenScore(Score):
         return self._kernel_and_params(arch, images, seed, num_classes, k)[0]
 
     def _kernel_and_params(
-        self, arch: str, images: torch.Tensor, seed: int, num_classes: int, k: int
+        self, arch: str, images: torch.Tensor, seed: int, num_classes: int, k: int, output: str | None = None
     ) -> tuple[torch.Tensor, int]:
+        """The kernel of the k-th initialization (of ``output``, default the score's) and the number P of
+        trainable parameters of the network it was computed on."""
         model = self.build(arch, num_classes, _init_seed(seed, k))
         _set_bn_mode(model, self.opts.bn, images)
         P = sum(p.numel() for p in model.parameters() if p.requires_grad)
-        out = self.opts.output
+        out = self.opts.output if output is None else output
         if out == "class:rand":
             out = f"class:{random_class(seed, num_classes)}"
         return _ntk(model, images, out), P
@@ -427,11 +429,41 @@ class EigenScore(Score):
         """Eigenvalues (ascending, float64) of the NTK of the k-th initialization for ``seed``."""
         return eigenvalues(self.kernel(arch, images, seed, num_classes, k))
 
+    def spectrum_options(self) -> dict[str, Any]:
+        """The options one spectrum depends on: all but ``seeds`` (how many spectra are averaged) and
+        ``normalize`` (how each is reduced). The key of a cached spectrum (``empirics.nas.scorer``)."""
+        return {k: v for k, v in self.options.items() if k not in ("seeds", "normalize")}
+
+    def init_stats(self, arch: str, images: torch.Tensor, seed: int, num_classes: int, k: int = 0) -> dict[str, float]:
+        """``spectrum_stats`` of the k-th initialization's NTK (P = the network's trainable parameters): every
+        normalization of the score derives from it (``normalized_value``)."""
+        K, P = self._kernel_and_params(arch, images, seed, num_classes, k)
+        return spectrum_stats(eigenvalues(K), P)
+
+    def init_stats_by_output(
+        self, arch: str, images: torch.Tensor, seed: int, num_classes: int, k: int = 0
+    ) -> dict[str, dict[str, float]]:
+        """``spectrum_stats`` of the k-th initialization keyed by output readout.
+
+        For ``output='full'`` or ``'trace'`` one Jacobian of all logits gives both: with the full kernel
+        K_full[(n, c), (m, c')] = ⟨∂f_c(x_n)/∂θ, ∂f_c'(x_m)/∂θ⟩ (row index n·C + c), the per-class blocks
+        are K_c = K_full[c::C, c::C] and the ``trace`` kernel is (1/C) Σ_c K_c, so both spectra are
+        returned (a caching caller stores both). Other outputs return their own entry only.
+        """
+        if self.opts.output not in ("full", "trace"):
+            return {self.opts.output: self.init_stats(arch, images, seed, num_classes, k)}
+        K, P = self._kernel_and_params(arch, images, seed, num_classes, k, output="full")
+        C = num_classes
+        if K.shape != (len(images) * C, len(images) * C):
+            raise ScoreError(f"full kernel of shape {tuple(K.shape)}, expected {len(images) * C} rows")
+        K_trace = torch.stack([K[c::C, c::C] for c in range(C)]).mean(dim=0)
+        return {"full": spectrum_stats(eigenvalues(K), P), "trace": spectrum_stats(eigenvalues(K_trace), P)}
+
     def _score(self, arch, images, labels, seed, num_classes):  # type: ignore[override]
-        vals = []
-        for k in range(self.opts.seeds):
-            K, P = self._kernel_and_params(arch, images, seed, num_classes, k)
-            vals.append(normalized_value(spectrum_stats(eigenvalues(K), P), self.opts.reduction))
+        vals = [
+            normalized_value(self.init_stats(arch, images, seed, num_classes, k), self.opts.reduction)
+            for k in range(self.opts.seeds)
+        ]
         return float(np.mean(vals))
 
 

@@ -11,14 +11,10 @@ Protocols (kept apart; the names are used throughout the docs):
 * **P-D** ``protocol='per-dataset'``: P-S(N) run separately for each dataset, the score computed with
   that dataset's images and number of classes; each chosen cell is reported on its own dataset.
 
-Scores are computed once per (class, score, options, dataset, seed) and kept in a ``ScoreCache``.
-The class of a cell is its ``Arch.canonical()`` string for scores that are invariant under that
-isomorphism (``Score.iso_invariant``), else the cell itself (``iso='auto'``); ``iso='nats'`` uses
-NATS-Bench's ``unique_str`` and ``iso='arch'`` disables sharing. A class is scored on its member
-with the smallest benchmark index (``representatives``), so values do not depend on the order in
-which cells are met (members differ in dead-branch weights, which shift the random initialization).
-All repeats use the same score seed (one batch of images and one set of initializations per cell),
-so repeats share the cache.
+Scores are computed once per (class, score, options, dataset, seed) and kept in a ``ScoreCache`` by
+the package's one caching scorer, ``empirics.nas.scorer.Scorer`` (re-exported here with ``class_key``
+and ``representatives``; cells of one isomorphism class share a value). All repeats use the same
+score seed (one batch of images and one set of initializations per cell), so repeats share the cache.
 
 Rank correlation: Spearman ρ and Kendall τ (τ-b, ``scipy.stats``) of the score with test accuracy,
 with percentile bootstrap confidence intervals over resampled (score, accuracy) pairs.
@@ -29,28 +25,26 @@ from __future__ import annotations
 import math
 import os
 import time
-import weakref
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from scipy import stats
-from tqdm import tqdm
 
-from empirics.nas.benchmark import DATASETS, Benchmark, canonical_dataset, nats_unique_str
-from empirics.nas.cache import ScoreCache, options_fingerprint, record_key
-from empirics.nas.images import NUM_CLASSES, image_batch
+from empirics.nas.benchmark import DATASETS, Benchmark, canonical_dataset
+from empirics.nas.cache import ScoreCache
+from empirics.nas.scorer import Scorer, class_key, representatives
 from empirics.nas.scores import Score
 from theory import files
-from theory.space import Arch
 from theory.validate import as_int
 
 __all__ = [
     "PROTOCOLS",
     "Scorer",
     "class_key",
+    "representatives",
     "sample_search",
     "ps_draw",
     "ps_pick",
@@ -62,112 +56,6 @@ __all__ = [
 ]
 
 PROTOCOLS = {"sample": "P-S", "transfer": "P-T", "per-dataset": "P-D"}
-
-
-def class_key(arch: str, iso: str, bench: Benchmark | None = None) -> str:
-    """The key under which a cell's score is stored: 'arch' (itself), 'canonical' or 'nats' (unique_str)."""
-    if iso == "arch":
-        return str(arch)
-    if iso == "canonical":
-        return "canon:" + str(Arch.parse(arch).canonical())
-    if iso == "nats":
-        if bench is None:
-            return "nats:" + nats_unique_str(arch)
-        return "nats:" + bench.unique_str(arch)
-    raise ValueError(f"iso must be 'arch', 'canonical', 'nats' or 'auto', got {iso!r}")
-
-
-_REPRESENTATIVES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def representatives(bench: Benchmark, iso: str) -> dict[str, str]:
-    """For each class key (``class_key(·, iso)``), the arch string of its member with the smallest
-    benchmark index: the cell that is actually scored for the class, whatever order cells come in."""
-    per_bench = _REPRESENTATIVES.setdefault(bench, {})
-    if iso not in per_bench:
-        reps: dict[str, str] = {}
-        for i in range(len(bench)):
-            a = bench.arch(i)
-            reps.setdefault(class_key(a, iso, bench), a)
-        per_bench[iso] = reps
-    return per_bench[iso]
-
-
-@dataclass
-class Scorer:
-    """Scores benchmark cells with one score on one dataset, through the cache.
-
-    ``images`` (X, y) may be given; otherwise a batch of ``score.batch_size`` images (64 for scores
-    without a batch size) is drawn from the data folder with ``image_batch(dataset, ..., seed)``.
-    """
-
-    score: Score
-    bench: Benchmark
-    dataset: str = "cifar10"
-    cache: ScoreCache = field(default_factory=lambda: ScoreCache(None))
-    iso: str = "auto"
-    data_dir: str | os.PathLike | None = None
-    images: tuple[Any, Any] | None = None
-    progress: bool = True
-    computed: int = 0
-    compute_time_s: float = 0.0
-
-    def __post_init__(self) -> None:
-        self.dataset = canonical_dataset(self.dataset)
-        if self.iso == "auto":
-            self.iso = "canonical" if self.score.iso_invariant else "arch"
-        self._batches: dict[int, tuple[Any, Any]] = {}
-
-    def _batch(self, seed: int) -> tuple[Any, Any]:
-        if self.images is not None:
-            return self.images
-        if seed not in self._batches:
-            bs = self.score.batch_size or 64
-            self._batches[seed] = image_batch(self.dataset, bs, seed, data_dir=self.data_dir)
-        return self._batches[seed]
-
-    def key(self, arch: str, seed: int) -> tuple[str, str]:
-        ck = class_key(arch, self.iso, self.bench)
-        ds = self.dataset if self.score.dataset_dependent else "*"
-        return ck, record_key(ck, self.score.name, self.score.options, ds, seed)
-
-    def score_indices(self, indices: Sequence[int], seed: int = 0, desc: str | None = None) -> np.ndarray:
-        """Scores of the cells ``indices`` (benchmark indices), computing only what the cache lacks."""
-        archs = [self.bench.arch(int(i)) for i in indices]
-        keys = [self.key(a, seed) for a in archs]
-        reps = representatives(self.bench, self.iso) if self.iso != "arch" else {}
-        todo: dict[str, tuple[str, str]] = {}
-        for a, (ck, rk) in zip(archs, keys):
-            if rk not in self.cache and rk not in todo:
-                todo[rk] = (reps.get(ck, a), ck)
-        if todo:
-            X, y = (None, None) if not self.score.needs_images else self._batch(seed)
-            items = list(todo.items())
-            bar = None
-            if self.progress:
-                bar = tqdm(items, desc=desc or f"{self.score.name} {self.dataset}", unit="cell", leave=False)
-            for rk, (a, ck) in bar if bar is not None else items:
-                t0 = time.perf_counter()
-                v = self.score.score(a, X, y, seed=seed, num_classes=NUM_CLASSES[self.dataset])
-                dt = time.perf_counter() - t0
-                self.computed += 1
-                self.compute_time_s += dt
-                self.cache.put(
-                    rk,
-                    v,
-                    arch=a,
-                    cls=ck,
-                    score=self.score.name,
-                    options=options_fingerprint(self.score.options),
-                    dataset=self.dataset if self.score.dataset_dependent else "*",
-                    seed=int(seed),
-                    time_s=round(dt, 4),
-                )
-        out = np.empty(len(archs))
-        for i, (_, rk) in enumerate(keys):
-            v = self.cache.get(rk)
-            out[i] = math.nan if v is None else v
-        return out
 
 
 def ps_draw(pool: Sequence[int], n: int, seed: int, r: int) -> list[int]:
