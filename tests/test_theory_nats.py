@@ -363,3 +363,16 @@ def test_bad_input():
     # 64 images of 32×32 is (65,536)² entries per tensor: refused by the default budget
     with pytest.raises(KernelTooLargeError, match="GiB"):
         nats_ntk(arch, np.zeros((64, 3, 32, 32)))
+
+
+def test_covering_cells_use_every_op_on_every_edge():
+    from theory.nats import COVERING_CELLS
+    from theory.space import Arch
+
+    ops = {"none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"}
+    seen = [set() for _ in range(6)]
+    for cell in COVERING_CELLS:
+        for k, edge in enumerate(Arch.parse(cell).edges):
+            seen[k].add(str(edge.op))
+    assert set().union(*seen) == ops
+    assert sum(s >= ops - {"none"} for s in seen) >= 5 and min(len(s) for s in seen) >= 3, seen

@@ -63,6 +63,7 @@ __all__ = [
     "SIGMA_W2_CONV",
     "SIGMA_W2_SHORTCUT",
     "SIGMA_V2",
+    "COVERING_CELLS",
 ]
 
 #: weight variances of the network (module docstring)
@@ -70,6 +71,21 @@ SIGMA_W2_STEM = 1.0
 SIGMA_W2_CONV = 2.0
 SIGMA_W2_SHORTCUT = 1.0
 SIGMA_V2 = 2.0
+
+#: Eight cells that together use every op (none, skip, conv 1×1, conv 3×3, avg pool), every non-zero op
+#: on five of the six edges, and every edge with at least three ops (``tests/test_theory_nats.py`` checks
+#: it): the cells of the Monte-Carlo convergence studies
+#: of the finite twins (tests and ``benchmarks/nats_bn_limit_study.py``).
+COVERING_CELLS = (
+    "|nor_conv_3x3~0|+|skip_connect~0|avg_pool_3x3~1|+|none~0|nor_conv_1x1~1|skip_connect~2|",
+    "|avg_pool_3x3~0|+|avg_pool_3x3~0|avg_pool_3x3~1|+|avg_pool_3x3~0|avg_pool_3x3~1|avg_pool_3x3~2|",
+    "|nor_conv_1x1~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_1x1~0|nor_conv_1x1~1|nor_conv_3x3~2|",
+    "|skip_connect~0|+|none~0|avg_pool_3x3~1|+|nor_conv_3x3~0|none~1|skip_connect~2|",
+    "|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|none~0|none~1|nor_conv_3x3~2|",
+    "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|",
+    "|avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_1x1~0|skip_connect~1|skip_connect~2|",
+    "|skip_connect~0|+|none~0|nor_conv_1x1~1|+|avg_pool_3x3~0|none~1|nor_conv_3x3~2|",
+)
 
 _NATS_KINDS = {OpKind.NONE, OpKind.SKIP, OpKind.CONV1X1, OpKind.CONV3X3, OpKind.AVGPOOL}
 _KSIZE = {OpKind.CONV1X1: 1, OpKind.CONV3X3: 3}
