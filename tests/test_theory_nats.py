@@ -365,7 +365,7 @@ def test_bad_input():
         nats_ntk(arch, np.zeros((64, 3, 32, 32)))
 
 
-def test_covering_cells_use_every_op_on_every_edge():
+def test_covering_cells_cover_the_ops_and_edges_they_claim():
     from theory.nats import COVERING_CELLS
     from theory.space import Arch
 
