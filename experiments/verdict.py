@@ -42,11 +42,14 @@ from empirics.nas.search import Scorer, correlate, representatives
 from experiments.ablation import cell_sample, pool_search
 from theory import files
 
-__all__ = ["NORMS", "kernel_of", "fill", "top_shortcut_free", "verdict_rows", "SWEEP", "parse_settings", "sweep",
-           "sweep_choice", "sweep_markdown"]
+__all__ = ["NORMS", "KERNEL_SCORES", "SPECS", "kernel_of", "fill", "top_shortcut_free", "verdict_rows", "SWEEP",
+           "parse_settings", "sweep", "sweep_choice", "sweep_markdown"]
 
 #: the normalizations :func:`fill` caches from one kernel (every one the scores accept)
 NORMS = NORMALIZE
+
+#: the kernel scores :func:`fill` computes (the BN-free exact and measured ones, and the BatchNorm limit)
+KERNEL_SCORES = ("cntk", "cntk_bn", "eigen_free")
 
 
 def kernel_of(score: CntkScore | EigenFreeScore, arch: str, images: torch.Tensor, seed: int = 0) -> list[np.ndarray]:
@@ -66,8 +69,10 @@ def fill(
     progress: bool = True,
     **options: Any,
 ) -> dict[str, int]:
-    """Cache both normalizations of score ``name`` (``cntk`` or ``eigen_free``) for the cells ``indices``,
-    one kernel per class (its representative), the kernel time recorded in both records."""
+    """Cache every normalization (``NORMS``) of score ``name`` (one of ``KERNEL_SCORES``) for the cells
+    ``indices``, one kernel per class (its representative), the kernel time recorded in every record."""
+    if name not in KERNEL_SCORES:
+        raise ValueError(f"fill computes the kernel scores {KERNEL_SCORES}, not {name!r}")
     scorers = {
         n: Scorer(get_score(name, **{**options, "normalize": n}), bench, dataset, cache=cache, data_dir=data_dir,
                   progress=False)
@@ -120,17 +125,19 @@ def verdict_rows(
     repeats: int = 10,
     n_boot: int = 1000,
     seed: int = 0,
+    score_seed: int = 0,
 ) -> list[dict[str, Any]]:
     """One row per (score, options): correlations, P-S(ps_n) from the pool, shortcut-free shares, time per
-    computed class, from the cache only (cells without a cached value are NaN and counted)."""
+    computed class, from the cache only (cells without a cached value are NaN and counted). ``score_seed``:
+    the score's seed (its image batch, ``Scorer._batch``); ``seed``: the bootstrap's and the draws'."""
     archs = [bench.arch(int(i)) for i in indices]
     accs = {d: bench.accuracies(d, indices) for d in DATASETS}
     rows = []
     for name, opts in specs:
         sc = Scorer(get_score(name, **opts), bench, dataset, cache=cache, progress=False)
-        keys = [sc.key(a, 0)[1] for a in archs]
-        if name not in ("cntk", "eigen_free"):  # cheap registry scores (params): computed through the cache
-            sc.score_indices(indices)
+        keys = [sc.key(a, score_seed)[1] for a in archs]
+        if name not in KERNEL_SCORES:  # cheap registry scores (params): computed through the cache
+            sc.score_indices(indices, seed=score_seed)
         vals = np.array([math.nan if cache.get(k) is None else cache.get(k) for k in keys], dtype=float)
         n = ps_n if len(indices) >= 2 * ps_n else max(1, len(indices) // 2)
         rows.append({
@@ -151,6 +158,8 @@ def verdict_rows(
 SPECS: list[tuple[str, dict[str, Any]]] = [
     ("cntk", {"normalize": "raw"}),
     ("cntk", {"normalize": "trace"}),
+    ("cntk_bn", {"normalize": "raw"}),
+    ("cntk_bn", {"normalize": "trace"}),
     ("eigen_free", {"normalize": "raw"}),
     ("eigen_free", {"normalize": "trace"}),
     ("params", {}),
@@ -209,7 +218,7 @@ def verdict(bench: Benchmark, cache: ScoreCache, n: int = 1300, split: int = 100
                 r.setdefault("pd", {"cifar10": r["ps"]["cifar10"]})[ds] = {**o["ps"][ds], "missing": o["missing"]}
         for r in rows:
             r["ps_shortcut_free"] = float(np.mean([shortcut_free(bench.arch(i)) for i in r["ps"]["chosen"]]))
-        rows.insert(4, eigen_default_row(results, name, bench))
+        rows.insert(len(SPECS) - 1, eigen_default_row(results, name, bench))
         sets[name] = {"cells": len(part), "shortcut_free_share": float(np.mean([shortcut_free(bench.arch(i))
                                                                                  for i in part])), "rows": rows}
     return {"seed": 0, "score_seed": 0, "ps_n": 100, "repeats": 10, "sets": sets}
@@ -268,53 +277,69 @@ def sweep(
     n_boot: int = 1000,
     data_dir: str | os.PathLike | None = None,
     progress: bool = True,
+    score: str = "cntk",
+    image_seeds: Sequence[int] = (0,),
 ) -> dict[str, Any]:
-    """For each kernel setting: :func:`fill` ``cntk`` (every normalization from one kernel per class) on
+    """For each kernel setting: :func:`fill` ``score`` (``cntk`` or ``cntk_bn``; every normalization from
+    one kernel per class) on
     the first ``n`` cells of the ablation's permutation, then one :func:`verdict_rows` row per
-    normalization on the cells ``0..min(n, split)`` and, if ``n > split``, on the held-out ``split..n``."""
+    normalization on the cells ``0..min(n, split)`` and, if ``n > split``, on the held-out ``split..n``;
+    once per image batch (``image_seeds``: the score seed, which draws the batch; the kernel itself is
+    deterministic), so the spread between batches is measured beside the spread between settings."""
     idx = cell_sample(bench, n, seed=0)
     parts = [(f"cells0-{min(n, split)}", idx[:split])] + ([(f"cells{split}-{n}", idx[split:])] if n > split else [])
     sets: dict[str, Any] = {name: {"cells": len(part), "rows": []} for name, part in parts}
     for st in settings:
-        fill("cntk", bench, idx, cache, dataset=dataset, data_dir=data_dir, progress=progress, **st)
-        for name, part in parts:
-            rows = verdict_rows(bench, part, cache, [("cntk", {**st, "normalize": nm}) for nm in NORMS],
-                                dataset, n_boot=n_boot)
-            for r in rows:
-                r["setting"] = _setting_label(st)
-                r["mean_spearman"] = float(np.mean([r["correlations"][d]["spearman"] for d in DATASETS]))
-            sets[name]["rows"] += rows
-    return {"score": "cntk", "score_dataset": canonical_dataset(dataset), "n": n, "split": split, "sets": sets}
+        for im in image_seeds:
+            fill(score, bench, idx, cache, dataset=dataset, seed=im, data_dir=data_dir, progress=progress, **st)
+            for name, part in parts:
+                rows = verdict_rows(bench, part, cache, [(score, {**st, "normalize": nm}) for nm in NORMS],
+                                    dataset, n_boot=n_boot, score_seed=im)
+                for r in rows:
+                    r["image_seed"] = int(im)
+                    r["setting"] = _setting_label(st)
+                    r["mean_spearman"] = float(np.mean([r["correlations"][d]["spearman"] for d in DATASETS]))
+                sets[name]["rows"] += rows
+    return {"score": score, "score_dataset": canonical_dataset(dataset), "n": n, "split": split,
+            "image_seeds": [int(i) for i in image_seeds], "sets": sets}
 
 
 def sweep_choice(table: dict[str, Any], budget_s: float = 5.0) -> dict[str, Any]:
-    """The default rule on a sweep table: among the rows of its first cell set (the ablation cells) with
-    no missing cell and time per class ≤ ``budget_s``, the highest mean Spearman ρ over the three
-    datasets (ties: the cheaper, then the earlier row)."""
+    """The default rule on a sweep table: among the (setting, normalization) pairs of its first cell set
+    (the ablation cells) with no missing cell under any image batch and mean time per class ≤
+    ``budget_s``, the highest mean Spearman ρ over the three datasets, averaged over the image batches
+    (ties: the cheaper, then the earlier pair)."""
     rows = next(iter(table["sets"].values()))["rows"]
-    ok = [(i, r) for i, r in enumerate(rows) if r["missing"] == 0 and r["time_per_class_s"] <= budget_s]
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault((r["setting"], r["options"]["normalize"]), []).append(r)
+    ok = []
+    for i, ((setting, norm), rs) in enumerate(groups.items()):
+        t = float(np.mean([r["time_per_class_s"] for r in rs]))
+        if all(r["missing"] == 0 for r in rs) and t <= budget_s:
+            ok.append((float(np.mean([r["mean_spearman"] for r in rs])), -t, -i, setting, norm, len(rs)))
     if not ok:
         raise ValueError(f"no complete sweep row within {budget_s} s per class")
-    i, r = max(ok, key=lambda ir: (round(ir[1]["mean_spearman"], 12), -ir[1]["time_per_class_s"], -ir[0]))
-    return {"setting": r["setting"], "normalize": r["options"]["normalize"], "mean_spearman": r["mean_spearman"],
-            "time_per_class_s": r["time_per_class_s"], "row": i}
+    rho, t, _, setting, norm, k = max(ok, key=lambda o: (round(o[0], 12), o[1], o[2]))
+    return {"setting": setting, "normalize": norm, "mean_spearman": rho, "time_per_class_s": -t, "image_batches": k}
 
 
 def sweep_markdown(t: dict[str, Any]) -> str:
     """A sweep table as Markdown (one table per cell set)."""
     L = []
     for name, s in t["sets"].items():
-        L.append(f"### `cntk` settings on {name} ({s['cells']} cells, {t['score_dataset']} images)")
+        L.append(f"### `{t['score']}` settings on {name} ({s['cells']} cells, {t['score_dataset']} images)")
         L.append("")
-        L.append("| setting | normalize | missing | ρ / τ C10 | ρ / τ C100 | ρ / τ IN16 | mean ρ | "
+        L.append("| setting | normalize | image seed | missing | ρ / τ C10 | ρ / τ C100 | ρ / τ IN16 | mean ρ | "
                  "P-S(100) C10 / C100 / IN16 | shortcut-free top-10 / top-50 | s/class |")
-        L.append("|---|---|---|---|---|---|---|---|---|---|")
+        L.append("|---|---|---|---|---|---|---|---|---|---|---|")
         for r in s["rows"]:
             c = r["correlations"]
             rt = " | ".join(f"{c[d]['spearman']:.3f} / {c[d]['kendall']:.3f}" for d in DATASETS)
             ps = " / ".join(f"{r['ps'][d]['mean']:.2f}" for d in DATASETS) if r["ps"]["n"] == 100 else "—"
             sf = r["shortcut_free"]
-            L.append(f"| {r['setting']} | {r['options']['normalize']} | {r['missing']} | {rt} | "
+            L.append(f"| {r['setting']} | {r['options']['normalize']} | {r.get('image_seed', 0)} | {r['missing']} | "
+                     f"{rt} | "
                      f"{r['mean_spearman']:.3f} | {ps} | {100 * sf['top10']:.0f} % / {100 * sf['top50']:.0f} % | "
                      f"{r['time_per_class_s']:.3g} |")
         L.append("")
@@ -377,7 +402,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     """The options of ``eigennas verdict`` (and ``python -m experiments.verdict``)."""
     p.add_argument("what", choices=["fill", "table", "sweep"],
                    help="fill: cache the scores; table: the verdict tables; sweep: the cntk settings screen")
-    p.add_argument("--scores", default="cntk,eigen_free")
+    p.add_argument("--scores", default=",".join(KERNEL_SCORES), help="fill: the kernel scores to cache")
     p.add_argument("--n", type=int, default=1300)
     p.add_argument("--split", type=int, default=1000, help="first SPLIT cells = ablation set, rest held out")
     p.add_argument("--dataset", default="cifar10")
@@ -387,6 +412,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bench-path", default=None)
     p.add_argument("--settings", default=";".join(SWEEP),
                    help="sweep: cntk kernel settings 'batch_size=B,size=S,stages=T,cells=C;...' (default: the screen)")
+    p.add_argument("--image-seeds", default="0", help="sweep: score seeds (image batches), comma-separated")
+    p.add_argument("--score", default="cntk", choices=["cntk", "cntk_bn"], help="sweep: the kernel score swept")
     p.add_argument("--budget", type=float, default=5.0, help="sweep: the time budget per class (s) of the choice")
 
 
@@ -396,7 +423,8 @@ def run(args: argparse.Namespace) -> int:
     bench = load_benchmark(args.bench_path)
     cache = ScoreCache(args.cache)
     if args.what == "sweep":
-        t = sweep(bench, cache, parse_settings(args.settings), args.n, args.split, args.dataset)
+        t = sweep(bench, cache, parse_settings(args.settings), args.n, args.split, args.dataset, score=args.score,
+                  image_seeds=[int(v) for v in args.image_seeds.split(",")])
         t["choice"] = sweep_choice(t, args.budget) | {"budget_s": args.budget}
         md = sweep_markdown(t) + (f"\nChoice (highest mean ρ on {next(iter(t['sets']))} within "
                                   f"{args.budget:g} s/class): `{t['choice']['setting']}`, "

@@ -173,15 +173,26 @@ def test_sweep_caches_every_normalization_of_one_kernel(bench, data_dir, one_tor
 def test_sweep_choice_applies_the_rule_by_hand():
     from experiments.verdict import sweep_choice
 
-    def row(setting, norm, rho, t, missing=0):
+    def row(setting, norm, rho, t, missing=0, seed=0):
         return {"setting": setting, "options": {"normalize": norm}, "mean_spearman": rho, "time_per_class_s": t,
-                "missing": missing}
+                "missing": missing, "image_seed": seed}
 
     rows = [row("a", "raw", 0.1, 0.1), row("a", "trace", 0.7, 0.1), row("b", "trace", 0.9, 6.0),
             row("c", "trace", 0.8, 1.0, missing=1), row("d", "lmax", 0.75, 2.0), row("e", "trace", 0.75, 1.0)]
     t = {"sets": {"cells0-1000": {"rows": rows}, "cells1000-1300": {"rows": rows[::-1]}}}
     ch = sweep_choice(t, budget_s=5.0)
-    assert (ch["setting"], ch["normalize"], ch["row"]) == ("e", "trace", 5)  # b too slow, c incomplete, e cheaper
+    assert (ch["setting"], ch["normalize"]) == ("e", "trace")  # b too slow, c incomplete, e cheaper than d
     assert sweep_choice(t, budget_s=10.0)["setting"] == "b"
     with pytest.raises(ValueError, match="within"):
         sweep_choice(t, budget_s=0.01)
+    # a second image batch: the rule averages over batches, and a missing cell in any batch disqualifies
+    t2 = {"sets": {"s": {"rows": rows + [row("e", "trace", 0.55, 1.0, seed=1), row("a", "trace", 0.76, 0.1, seed=1),
+                                          row("d", "lmax", 0.7, 2.0, seed=1, missing=2)]}}}
+    ch = sweep_choice(t2, budget_s=5.0)
+    assert (ch["setting"], ch["normalize"], ch["image_batches"]) == ("a", "trace", 2)
+    assert ch["mean_spearman"] == pytest.approx(0.73)
+
+
+def test_fill_refuses_other_scores(bench):
+    with pytest.raises(ValueError, match="kernel scores"):
+        fill("params", bench, [0], ScoreCache(None))
