@@ -196,3 +196,30 @@ def test_sweep_choice_applies_the_rule_by_hand():
 def test_fill_refuses_other_scores(bench):
     with pytest.raises(ValueError, match="kernel scores"):
         fill("params", bench, [0], ScoreCache(None))
+
+
+def test_cntk_defaults_are_the_sweep_choice():
+    """The rule behind the ``cntk`` defaults, re-applied to the committed confirmation table named under
+    ``cntk_default`` in experiments/results/index.json (``eigennas verdict sweep``): the highest mean
+    Spearman ρ on the verdict's 1,000 cells, averaged over the image batches, within the time budget."""
+    import json
+    from pathlib import Path
+
+    from empirics.nas.scores_nats import CntkOptions
+    from experiments.verdict import sweep_choice
+
+    results = Path(__file__).resolve().parents[1] / "experiments" / "results"
+    index = json.loads((results / "index.json").read_text(encoding="utf-8"))
+    e = index["cntk_default"]
+    t = json.loads((results / e["table"]).read_text(encoding="utf-8"))
+    first = next(iter(t["sets"].values()))
+    assert first["cells"] == 1000 and t["score_dataset"] == "cifar10" and len(t["image_seeds"]) >= 2
+    ch = sweep_choice(t, e["budget_s"])
+    assert e["budget_s"] <= 5.0
+    assert (ch["setting"], ch["normalize"]) == (e["setting"], e["normalize"])
+    assert ch["mean_spearman"] == pytest.approx(e["mean_spearman"], abs=1e-6)
+    d = CntkOptions()
+    assert e["setting"] == f"batch_size={d.batch_size},size={d.size},stages={d.stages},cells={d.cells}"
+    assert e["normalize"] == d.normalize
+    # the table holds the setting it replaced, so the choice is a comparison
+    assert "batch_size=16,size=8,stages=3,cells=1" in {r["setting"] for r in first["rows"]}
