@@ -33,7 +33,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("correlate", "rank correlation (Spearman, Kendall, bootstrap CIs) of a score with NATS-Bench accuracy"),
     ("atlas", "score every NATS-Bench cell (one value per isomorphism class) on Dask into a resumable table; --report"),
     ("ablate", "ablation of the eigen score's choices on NATS-Bench; TE-NAS pruning and evolution searches"),
-    ("verdict", "the BN-free theory's cntk / eigen_free against the eigen default on the ablation's cells"),
+    ("verdict", "the theory's cntk / cntk_bn / eigen_free against the eigen default on the ablation's cells; sweep"),
 )
 
 
