@@ -75,14 +75,15 @@ def test_batchnorm_variants():
     pooled = F.avg_pool2d(x.double(), 2)[:4]
     K = nats_ntk(ARCH, pooled, batchnorm=True)
     ev = np.linalg.eigvalsh(K)
-    assert get_score("cntk_bn", batch_size=4, normalize="raw").score(ARCH, x) == pytest.approx(ev[0], rel=1e-12)
-    tr = get_score("cntk_bn", batch_size=4).score(ARCH, x)
+    assert get_score("cntk_bn", batch_size=4, size=8, normalize="raw").score(ARCH, x) == pytest.approx(ev[0], rel=1e-12)
+    tr = get_score("cntk_bn", batch_size=4, size=8).score(ARCH, x)
     assert tr == pytest.approx(4 * ev[0] / np.trace(K), rel=1e-12)
-    assert tr != pytest.approx(get_score("cntk", batch_size=4).score(ARCH, x), rel=1e-3)
+    assert tr != pytest.approx(get_score("cntk", batch_size=4, size=8).score(ARCH, x), rel=1e-3)
     # BN removes the images' scale from the kernel itself (up to ε), so even the raw value is scale-free
-    assert get_score("cntk_bn", batch_size=4, normalize="raw").score(ARCH, 5 * x) == pytest.approx(ev[0], rel=1e-4)
-    assert get_score("cntk_bn", batch_size=4).score(ZERO, x) == 0.0
-    s = get_score("eigen_free_bn", batch_size=3, C=8, seeds=2, normalize="raw")
+    raw5 = get_score("cntk_bn", batch_size=4, size=8, normalize="raw").score(ARCH, 5 * x)
+    assert raw5 == pytest.approx(ev[0], rel=1e-4)
+    assert get_score("cntk_bn", batch_size=4, size=8).score(ZERO, x) == 0.0
+    s = get_score("eigen_free_bn", batch_size=3, size=8, C=8, seeds=2, normalize="raw")
     xs = F.avg_pool2d(x.double(), 2)[:3]
     vals = []
     for k in range(2):
