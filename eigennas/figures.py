@@ -299,6 +299,11 @@ FIGURES: dict[str, tuple[str, str]] = {
     "g": ("nats_theory", "BN-free NATS network: exact vs bound vs twin vs eigen; paired skip test"),
 }
 _FUNCS = {"a": fig_depth, "b": fig_skips, "c": fig_resnet, "d": fig_width, "e": fig_mixed}
+#: the figures on NATS-Bench cells: letter -> (function, what of the data folder it needs)
+_NATS_FIGURES = {
+    "f": (fig_nats, "the NATS-Bench table"),
+    "g": (fig_nats_theory, "the NATS-Bench table and CIFAR-10 images"),
+}
 
 
 def _units(letter: str, s: Settings) -> int:
@@ -351,20 +356,14 @@ def make_figures(
     try:
         for k in letters:
             bar.set_postfix_str(FIGURES[k][0])
-            if k == "g":
+            if k in _NATS_FIGURES:
+                make, needs = _NATS_FIGURES[k]
                 if not have_data:
-                    log("figure g (nats_theory) skipped: it needs the NATS-Bench table and CIFAR-10 images "
-                        "of the data folder (--data-dir, $EIGENNAS_DATA or ../shared/data)")
-                    bar.update(_units(k, s))
-                    continue
-                written += fig_nats_theory(s, out_dir, lambda: bar.update(1), data_dir)
-            elif k == "f":
-                if not have_data:
-                    log("figure f (nats) skipped: the NATS-Bench table needs the data folder "
+                    log(f"figure {k} ({FIGURES[k][0]}) skipped: it needs {needs} of the data folder "
                         "(--data-dir, $EIGENNAS_DATA or ../shared/data)")
                     bar.update(_units(k, s))
                     continue
-                written += fig_nats(s, out_dir, lambda: bar.update(1), data_dir)
+                written += make(s, out_dir, lambda: bar.update(1), data_dir)
             else:
                 written += _FUNCS[k](X, s, out_dir, lambda: bar.update(1))
     finally:

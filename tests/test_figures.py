@@ -73,9 +73,10 @@ def test_missing_data_skips_only_the_nats_panel(tmp_path, tiny, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr("theory.data_dir._candidates", lambda: [tmp_path / "nope"])
     msgs = []
-    paths = make_figures(out=tmp_path / "out", only="e,f", quick=True, show_progress=False, log=msgs.append)
+    paths = make_figures(out=tmp_path / "out", only="e,f,g", quick=True, show_progress=False, log=msgs.append)
     assert {p.stem for p in paths} == {"e_mixed"}
     assert any("figure f (nats) skipped" in m for m in msgs)
+    assert any("figure g (nats_theory) skipped: it needs the NATS-Bench table and CIFAR-10 images" in m for m in msgs)
     assert any("synthetic sphere data" in m for m in msgs)
 
 
