@@ -324,6 +324,14 @@ def sweep_choice(table: dict[str, Any], budget_s: float = 5.0) -> dict[str, Any]
     return {"setting": setting, "normalize": norm, "mean_spearman": rho, "time_per_class_s": -t, "image_batches": k}
 
 
+def _rho_tau(c: dict[str, Any], ci: bool) -> str:
+    """Table cells 'ρ / τ' (with the Spearman CI when ``ci``) of the three datasets, '|'-separated."""
+    def cell(d: str) -> str:
+        x = f"{c[d]['spearman']:.3f} / {c[d]['kendall']:.3f}"
+        return x + (f" [{c[d]['spearman_lo']:.2f}, {c[d]['spearman_hi']:.2f}]" if ci else "")
+    return " | ".join(cell(d) for d in DATASETS)
+
+
 def sweep_markdown(t: dict[str, Any]) -> str:
     """A sweep table as Markdown (one table per cell set)."""
     L = []
@@ -334,8 +342,7 @@ def sweep_markdown(t: dict[str, Any]) -> str:
                  "P-S(100) C10 / C100 / IN16 | shortcut-free top-10 / top-50 | s/class |")
         L.append("|---|---|---|---|---|---|---|---|---|---|---|")
         for r in s["rows"]:
-            c = r["correlations"]
-            rt = " | ".join(f"{c[d]['spearman']:.3f} / {c[d]['kendall']:.3f}" for d in DATASETS)
+            rt = _rho_tau(r["correlations"], ci=False)
             ps = " / ".join(f"{r['ps'][d]['mean']:.2f}" for d in DATASETS) if r["ps"]["n"] == 100 else "—"
             sf = r["shortcut_free"]
             L.append(f"| {r['setting']} | {r['options']['normalize']} | {r.get('image_seed', 0)} | {r['missing']} | "
@@ -374,9 +381,7 @@ def markdown(v: dict[str, Any]) -> str:
                  "P-D(100) C10 / C100 / IN16 | shortcut-free top-10 / top-50 / P-S picks | s/class |")
         L.append("|---|---|---|---|---|---|---|---|---|")
         for r in s["rows"]:
-            c = r["correlations"]
-            rt = " | ".join(f"{c[d]['spearman']:.3f} / {c[d]['kendall']:.3f} [{c[d]['spearman_lo']:.2f}, "
-                            f"{c[d]['spearman_hi']:.2f}]" for d in DATASETS)
+            rt = _rho_tau(r["correlations"], ci=True)
             pt = " / ".join(pm(r["ps"][d], d) for d in DATASETS)
             pdd = " / ".join(pm(r["pd"].get(d), d) for d in DATASETS)
             sf = r["shortcut_free"]
