@@ -294,3 +294,23 @@ def test_device_path_builds_on_the_device_and_agrees(bench, tmp_path):
     res = run_atlas(cols, bench, tmp_path / "d.csv", workers=0, indices=idx, device="cpu:0", progress=False)
     assert res.table.meta["runs"][-1]["device"] == "cpu:0"
     np.testing.assert_allclose(res.table.values[cols[0].name][idx], _serial(bench, cols, idx)[cols[0].name], rtol=1e-12)
+
+
+@pytest.mark.parametrize("column", ["cntk@cifar10", "cntk_bn@cifar10", "theory", "synflow@cifar10"])
+def test_committed_atlas_values_are_recomputed_by_the_search_path(bench, column):
+    """Six random cells of a committed column (CIFAR-10 image batch of seed 0, the column's recorded
+    options) equal a fresh computation through ``Scorer`` (the search/correlate path) to the table's 10
+    significant digits."""
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "experiments" / "atlas" / "atlas.csv"
+    t = AtlasTable.load(path, bench)
+    if column not in t.columns:
+        pytest.skip(f"{column} is not in the committed atlas")
+    meta = t.meta["columns"][column]
+    done = np.flatnonzero(t.done[column])
+    cells = np.random.default_rng(7).choice(done, size=min(6, len(done)), replace=False)
+    score = get_score(meta["score"], **meta["options"])
+    fresh = Scorer(score, bench, meta.get("image_dataset") or "cifar10", progress=False).score_indices(
+        [int(i) for i in cells], seed=int(meta.get("seed", 0)))
+    np.testing.assert_allclose(fresh, t.values[column][cells], rtol=1e-9, atol=1e-300)
