@@ -74,8 +74,8 @@ SIGMA_V2 = 2.0
 
 #: Eight cells that together use every op (none, skip, conv 1×1, conv 3×3, avg pool), every non-zero op
 #: on five of the six edges, and every edge with at least three ops (``tests/test_theory_nats.py`` checks
-#: it): the cells of the Monte-Carlo convergence studies
-#: of the finite twins (tests and ``benchmarks/nats_bn_limit_study.py``).
+#: it): the cells of the Monte-Carlo convergence studies of the finite twins (tests and
+#: ``benchmarks/nats_bn_limit_study.py``).
 COVERING_CELLS = (
     "|nor_conv_3x3~0|+|skip_connect~0|avg_pool_3x3~1|+|none~0|nor_conv_1x1~1|skip_connect~2|",
     "|avg_pool_3x3~0|+|avg_pool_3x3~0|avg_pool_3x3~1|+|avg_pool_3x3~0|avg_pool_3x3~1|avg_pool_3x3~2|",
