@@ -296,11 +296,17 @@ def test_device_path_builds_on_the_device_and_agrees(bench, tmp_path):
     np.testing.assert_allclose(res.table.values[cols[0].name][idx], _serial(bench, cols, idx)[cols[0].name], rtol=1e-12)
 
 
-@pytest.mark.parametrize("column", ["cntk@cifar10", "cntk_bn@cifar10", "theory", "synflow@cifar10"])
-def test_committed_atlas_values_are_recomputed_by_the_search_path(bench, column):
+@pytest.mark.parametrize(
+    ("column", "rtol"),
+    [("cntk@cifar10", 1e-9), ("cntk_bn@cifar10", 1e-9), ("theory", 1e-9), ("synflow@cifar10", 1e-9),
+     # float32 networks: another CPU's kernels may round differently (a ReLU code can flip, λ_min moves by
+     # float32 rounding of J); an option change moves them by percents
+     ("naswot@cifar10", 1e-6), ("eigen@cifar10", 1e-5)],
+)
+def test_committed_atlas_values_are_recomputed_by_the_search_path(bench, column, rtol):
     """Six random cells of a committed column (CIFAR-10 image batch of seed 0, the column's recorded
-    options) equal a fresh computation through ``Scorer`` (the search/correlate path) to the table's 10
-    significant digits."""
+    options) equal a fresh computation through ``Scorer`` (the search/correlate path): to the table's 10
+    significant digits for the float64 scores, to float32 rounding for the networks' scores."""
     from pathlib import Path
 
     path = Path(__file__).resolve().parent.parent / "experiments" / "atlas" / "atlas.csv"
@@ -313,4 +319,4 @@ def test_committed_atlas_values_are_recomputed_by_the_search_path(bench, column)
     score = get_score(meta["score"], **meta["options"])
     fresh = Scorer(score, bench, meta.get("image_dataset") or "cifar10", progress=False).score_indices(
         [int(i) for i in cells], seed=int(meta.get("seed", 0)))
-    np.testing.assert_allclose(fresh, t.values[column][cells], rtol=1e-9, atol=1e-300)
+    np.testing.assert_allclose(fresh, t.values[column][cells], rtol=rtol, atol=1e-300)

@@ -205,6 +205,65 @@ def test_naswot_is_log_det_of_the_hamming_kernel(batch):
     assert v == pytest.approx(np.linalg.slogdet(KH)[1], rel=1e-9)
 
 
+def _two_product_counts(x: torch.Tensor) -> torch.Tensor:
+    c = (x > 0).to(torch.float64)
+    return c @ c.T + (1.0 - c) @ (1.0 - c).T
+
+
+def test_agreement_counts_equal_the_two_product_form_bit_for_bit(monkeypatch):
+    """One ±1 Gram matrix (float32, and the float64 fallback for long codes) gives exactly the integer
+    matrix C Cᵀ + (1−C)(1−C)ᵀ, with exact zeros read as "not positive" as x > 0 does."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(9, 5000, generator=g)
+    x[:, ::7] = 0.0  # exact zeros (a node fed only by 'none' edges)
+    x[3] = -0.0
+    ref = _two_product_counts(x)
+    assert torch.equal(S.agreement_counts(x), ref)
+    assert torch.equal(S.agreement_counts(x.double()), ref)
+    monkeypatch.setattr(S, "_EXACT_FLOAT32_INTS", 100)  # force the float64 path
+    assert torch.equal(S.agreement_counts(x), ref)
+    assert torch.equal(torch.diagonal(ref), torch.full((9,), 5000.0, dtype=torch.float64))
+
+
+def test_agreement_counts_read_special_values_as_x_gt_0_and_refuse_codes():
+    x = torch.tensor([[float("nan"), -0.0, 0.0, 1e-45, -1e-45, float("inf"), -float("inf"), 2.0],
+                      [1.0, 1.0, -1.0, 1.0, -1.0, -3.0, -1.0, 0.5]])
+    assert torch.equal(S.agreement_counts(x), _two_product_counts(x))
+    with pytest.raises(ScoreError, match="2-D floating"):
+        S.agreement_counts(torch.ones(4, 3, dtype=torch.bool))
+
+
+def test_naswot_refuses_a_network_with_non_finite_outputs(batch):
+    x, y = batch
+    s = get_score("naswot", model_factory=toy_factory, batch_size=8, **SMALL)
+    bad = x.clone()
+    bad[0, 0, 0, 0] = float("nan")
+    with pytest.raises(ScoreError, match="non-finite outputs"):
+        s.score(ARCH, bad, y, seed=2)
+
+
+def test_naswot_on_a_nats_network_equals_the_two_product_kernel(data_dir):
+    """The full score on the real NATS network (C=16, N=5, batch 64 of CIFAR-10) equals log det of the
+    two-product kernel accumulated over the same ReLU inputs, exactly."""
+    from empirics.nas.images import image_batch
+
+    x, y = image_batch("cifar10", 64, seed=0, data_dir=data_dir)
+    arch = "|nor_conv_3x3~0|+|none~0|none~1|+|skip_connect~0|nor_conv_1x1~1|avg_pool_3x3~2|"
+    s = get_score("naswot")
+    model = s.build(arch, 10, S._init_seed(3, 0))
+    model.train()
+    K = torch.zeros(64, 64, dtype=torch.float64)
+    def hook(_m: nn.Module, inp: tuple[torch.Tensor, ...]) -> None:
+        K.add_(_two_product_counts(inp[0].reshape(64, -1)))
+
+    hs = [m.register_forward_pre_hook(hook) for m in model.modules() if isinstance(m, nn.ReLU)]
+    with torch.no_grad():
+        model(x)
+    for h in hs:
+        h.remove()
+    assert s.score(arch, x, y, seed=3) == float(torch.linalg.slogdet(K)[1])
+
+
 class _TwoLayer(nn.Module):
     def __init__(self) -> None:
         super().__init__()

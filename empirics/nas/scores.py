@@ -491,20 +491,51 @@ class NaswotScore(Score):
         K = torch.zeros(n, n, dtype=torch.float64)
 
         def hook(_mod: nn.Module, inp: tuple[torch.Tensor, ...]) -> None:
-            c = (inp[0].detach().reshape(n, -1) > 0).to(torch.float64)
-            K.add_(c @ c.T).add_((1.0 - c) @ (1.0 - c).T)
+            K.add_(agreement_counts(inp[0].detach().reshape(n, -1)))
 
         handles = [m.register_forward_pre_hook(hook) for m in model.modules() if isinstance(m, nn.ReLU)]
         if not handles:
             raise ScoreError("naswot: the model has no nn.ReLU modules")
         try:
             with torch.no_grad():
-                model(images)
+                out = model(images)
         finally:
             for h in handles:
                 h.remove()
+        logits = out[-1] if isinstance(out, tuple) else out
+        if not torch.isfinite(logits).all():
+            raise ScoreError(f"naswot: the network of {arch} has non-finite outputs (NaN/inf) on the batch")
         sign, logdet = torch.linalg.slogdet(K)
         return float(logdet) if float(sign) > 0 else -math.inf
+
+
+#: Largest code length for which the float32 Gram matrix of ±1 codes is exact: every partial sum of
+#: products ±1 is an integer of magnitude ≤ N_A, and float32 represents all integers up to 2**24.
+_EXACT_FLOAT32_INTS = 2**24
+
+
+def agreement_counts(pre_activations: torch.Tensor) -> torch.Tensor:
+    """K_H[i, j] = c_i·c_j + (1−c_i)·(1−c_j) for the binary codes c_i = [x_i > 0] of the rows of the
+    (n, N_A) ``pre_activations``: the number of positions where rows i and j agree (NASWOT's
+    N_A − d_H), as an exact float64 (n, n) tensor.
+
+    With s = 2c − 1 ∈ {−1, +1}^{N_A}, s_i·s_j = agreements − disagreements, so
+    K_H = (S Sᵀ + N_A)/2: one Gram matrix instead of two. s is sign(sign(x) − ½), which maps x > 0 to
+    +1 and x ≤ 0 to −1 (as c does; ±0 and subnormals included) in two cheap elementwise passes
+    (torch.sign(NaN) is 0, so a NaN reads as "not positive", as x > 0 reads it; ``naswot`` refuses
+    non-finite network outputs). S Sᵀ is computed in float32
+    when N_A ≤ 2**24 (every partial sum is an integer of magnitude ≤ N_A, hence exact in any summation
+    order), else in float64 (exact up to 2**53); the result is the same integer matrix as the
+    two-product form, bit for bit (``tests/test_scores.py``; ``benchmarks/bench_naswot.py`` times it).
+    """
+    if pre_activations.ndim != 2 or not pre_activations.is_floating_point():
+        raise ScoreError(
+            f"agreement_counts needs a 2-D floating tensor, got {pre_activations.dtype} {tuple(pre_activations.shape)}"
+        )
+    n_a = pre_activations.shape[1]
+    dtype = torch.float32 if n_a <= _EXACT_FLOAT32_INTS else torch.float64
+    signs = torch.sign(pre_activations.to(dtype)).sub_(0.5).sign_()  # +1 where x > 0, −1 where x ≤ 0
+    return ((signs @ signs.T).to(torch.float64) + n_a) * 0.5
 
 
 def _conv_linear(model: nn.Module) -> list[nn.Module]:
