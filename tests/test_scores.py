@@ -229,6 +229,8 @@ def test_agreement_counts_read_special_values_as_x_gt_0_and_refuse_codes():
     x = torch.tensor([[float("nan"), -0.0, 0.0, 1e-45, -1e-45, float("inf"), -float("inf"), 2.0],
                       [1.0, 1.0, -1.0, 1.0, -1.0, -3.0, -1.0, 0.5]])
     assert torch.equal(S.agreement_counts(x), _two_product_counts(x))
+    tiny = torch.tensor([[1e-300, -1e-300, 5e-324], [1.0, 1.0, -1.0]], dtype=torch.float64)  # 0 in float32
+    assert torch.equal(S.agreement_counts(tiny), _two_product_counts(tiny))
     with pytest.raises(ScoreError, match="2-D floating"):
         S.agreement_counts(torch.ones(4, 3, dtype=torch.bool))
 

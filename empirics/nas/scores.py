@@ -523,9 +523,9 @@ def agreement_counts(pre_activations: torch.Tensor) -> torch.Tensor:
     K_H = (S Sᵀ + N_A)/2: one Gram matrix instead of two. s is sign(sign(x) − ½), which maps x > 0 to
     +1 and x ≤ 0 to −1 (as c does; ±0 and subnormals included) in two cheap elementwise passes
     (torch.sign(NaN) is 0, so a NaN reads as "not positive", as x > 0 reads it; ``naswot`` refuses
-    non-finite network outputs). S Sᵀ is computed in float32
-    when N_A ≤ 2**24 (every partial sum is an integer of magnitude ≤ N_A, hence exact in any summation
-    order), else in float64 (exact up to 2**53); the result is the same integer matrix as the
+    non-finite network outputs). S Sᵀ is computed in float32 when N_A ≤ 2**24 (every partial sum is an
+    integer of magnitude ≤ N_A, hence exact in any summation order), else in float64 (exact up to
+    2**53); the signs are taken in the input's dtype first. The result is the same integer matrix as the
     two-product form, bit for bit (``tests/test_scores.py``; ``benchmarks/bench_naswot.py`` times it).
     """
     if pre_activations.ndim != 2 or not pre_activations.is_floating_point():
@@ -534,7 +534,8 @@ def agreement_counts(pre_activations: torch.Tensor) -> torch.Tensor:
         )
     n_a = pre_activations.shape[1]
     dtype = torch.float32 if n_a <= _EXACT_FLOAT32_INTS else torch.float64
-    signs = torch.sign(pre_activations.to(dtype)).sub_(0.5).sign_()  # +1 where x > 0, −1 where x ≤ 0
+    # +1 where x > 0, −1 where x ≤ 0, decided in the input's dtype (a float64 1e-300 is positive)
+    signs = torch.sign(pre_activations).sub_(0.5).sign_().to(dtype)
     return ((signs @ signs.T).to(torch.float64) + n_a) * 0.5
 
 
