@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 from collections import defaultdict
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,6 +15,9 @@ from empirics.nas.cache import ScoreCache
 from empirics.nas.scores import get_score
 from empirics.nas.search import Scorer
 from theory.space import Arch
+
+#: The committed full-space table (experiments/atlas/atlas.csv).
+COMMITTED_ATLAS = Path(__file__).resolve().parent.parent / "experiments" / "atlas" / "atlas.csv"
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -267,14 +271,11 @@ def test_cli_atlas_and_report(bench, tmp_path, capsys):
 def test_committed_atlas_params_kendall_equals_the_published_full_space_value(bench):
     """An independent check of the committed table and of the report's correlation: AZ-NAS (Table 1)
     reports the full-space Kendall τ of the parameter count as .578 / .552 / .520."""
-    from pathlib import Path
-
     from scipy import stats
 
     from empirics.nas.atlas_report import PEER_KENDALL
 
-    path = Path(__file__).resolve().parent.parent / "experiments" / "atlas" / "atlas.csv"
-    t = AtlasTable.load(path, bench)
+    t = AtlasTable.load(COMMITTED_ATLAS, bench)
     v = t.values["params@cifar10"]
     assert t.done["params@cifar10"].all()
     for ds, ref in zip(("cifar10", "cifar100", "ImageNet16-120"), PEER_KENDALL["params (AZ-NAS Table 1)"]):
@@ -291,12 +292,9 @@ def test_committed_naswot_column_ranks_with_the_benchmarks_own_naswot_scores(ben
     NASWOT (v1) CIFAR-10 scores for 15,284 cells. v1 is a different statistic of the same ReLU codes, so
     the two agree in rank but not exactly (Spearman 0.647 over those cells; a broken or shuffled column
     gives about 0)."""
-    from pathlib import Path
-
     from scipy import stats
 
-    path = Path(__file__).resolve().parent.parent / "experiments" / "atlas" / "atlas.csv"
-    t = AtlasTable.load(path, bench)
+    t = AtlasTable.load(COMMITTED_ATLAS, bench)
     if "naswot@cifar10" not in t.columns or not t.done["naswot@cifar10"].all():
         pytest.skip("naswot@cifar10 is not complete in the committed atlas")
     ours, v1 = t.values["naswot@cifar10"], bench.column("naswot_score_v1_cifar10")
@@ -326,10 +324,7 @@ def test_committed_atlas_values_are_recomputed_by_the_search_path(bench, column,
     """Six random cells of a committed column (CIFAR-10 image batch of seed 0, the column's recorded
     options) equal a fresh computation through ``Scorer`` (the search/correlate path): to the table's 10
     significant digits for the float64 scores, to float32 rounding for the networks' scores."""
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parent.parent / "experiments" / "atlas" / "atlas.csv"
-    t = AtlasTable.load(path, bench)
+    t = AtlasTable.load(COMMITTED_ATLAS, bench)
     if column not in t.columns:
         pytest.skip(f"{column} is not in the committed atlas")
     meta = t.meta["columns"][column]

@@ -502,8 +502,7 @@ class NaswotScore(Score):
         finally:
             for h in handles:
                 h.remove()
-        logits = out[-1] if isinstance(out, tuple) else out
-        if not torch.isfinite(logits).all():
+        if not torch.isfinite(_logits(out)).all():
             raise ScoreError(f"naswot: the network of {arch} has non-finite outputs (NaN/inf) on the batch")
         sign, logdet = torch.linalg.slogdet(K)
         return float(logdet) if float(sign) > 0 else -math.inf
@@ -539,6 +538,12 @@ def agreement_counts(pre_activations: torch.Tensor) -> torch.Tensor:
     return ((signs @ signs.T).to(torch.float64) + n_a) * 0.5
 
 
+def _logits(out: torch.Tensor | tuple | list) -> torch.Tensor:
+    """The logits of a model's output: the tensor itself, or the last item of a tuple/list output (the
+    NATS-Bench networks return (features, logits))."""
+    return out[-1] if isinstance(out, (tuple, list)) else out
+
+
 def _conv_linear(model: nn.Module) -> list[nn.Module]:
     return [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
 
@@ -560,9 +565,7 @@ class SynflowScore(Score):
                 p.abs_()
         x = torch.ones((1, *images.shape[1:]), dtype=torch.float64)
         model.zero_grad()
-        out = model(x)
-        if isinstance(out, (tuple, list)):
-            out = out[-1]
+        out = _logits(model(x))
         out.sum().backward()
         total = 0.0
         with torch.no_grad():
@@ -585,9 +588,7 @@ class GradNormScore(Score):
         model = self.build(arch, num_classes, _init_seed(seed, 0))
         _set_bn_mode(model, self.options["bn"], images)
         model.zero_grad()
-        out = model(images)
-        if isinstance(out, (tuple, list)):
-            out = out[-1]
+        out = _logits(model(images))
         nn.functional.cross_entropy(out, labels.long()).backward()
         return float(sum(float(m.weight.grad.norm()) for m in _conv_linear(model) if m.weight.grad is not None))
 
