@@ -287,6 +287,23 @@ def test_committed_atlas_params_kendall_equals_the_published_full_space_value(be
             np.testing.assert_array_equal(t.values[name][t.done[name]], t.values[name][reps])
 
 
+def test_committed_atlas_holds_the_complete_columns(bench):
+    """The committed table has a value for every index in params, theory, synflow, naswot and eigen on
+    CIFAR-10 images, and its metadata marks them complete (a column mixing option sets would have another
+    name). eigen's trace-normalized λ_min is finite and positive on every cell, except NaN (n·λ_min/tr K
+    with tr K = 0, ranked last by the report) exactly on the 341 cells whose output is identically zero."""
+    t = AtlasTable.load(COMMITTED_ATLAS, bench)
+    for name in ("params@cifar10", "theory", "synflow@cifar10", "naswot@cifar10", "eigen@cifar10"):
+        assert name in t.columns, name
+        assert t.done[name].all() and len(t.done[name]) == 15_625, name
+        assert t.meta["columns"][name]["complete"] is True, name
+    eigen = t.values["eigen@cifar10"]
+    zero = np.array([Arch.parse(a).is_zero for a in t.archs])
+    assert zero.sum() == 341
+    np.testing.assert_array_equal(np.isnan(eigen), zero)
+    assert (eigen[~zero] > 0).all() and np.isfinite(eigen[~zero]).all()
+
+
 def test_committed_naswot_column_ranks_with_the_benchmarks_own_naswot_scores(bench):
     """An independent check of the committed naswot column: the benchmark table carries BayesWatch's own
     NASWOT (v1) CIFAR-10 scores for 15,284 cells. v1 is a different statistic of the same ReLU codes, so
