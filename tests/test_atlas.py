@@ -220,6 +220,31 @@ def test_report_from_a_table_matches_direct_computation(bench, tmp_path):
     assert all(p.is_file() for p in paths)
 
 
+def test_report_gives_nan_columns_both_correlations(bench, tmp_path):
+    """NaN scores are left out of the main correlation and ranked last in ``correlation_nan_last``
+    (checked against scipy with NaN replaced by −∞ and by dropping), and the markdown says how many."""
+    from scipy import stats
+
+    from empirics.nas.atlas_report import atlas_report
+
+    cols = make_columns(["params"], ["cifar10"])
+    t = run_atlas(cols, bench, tmp_path / "t.csv", workers=0, progress=False).table
+    v = t.values["params@cifar10"]
+    acc = bench.accuracies("cifar10")
+    worst = np.argsort(acc)[:7]
+    v[worst] = np.nan
+    rep = atlas_report(t, bench, n_boot=20, repeats=3, ns=(10,))
+    c = rep["columns"]["params@cifar10"]
+    ok = ~np.isnan(v)
+    assert c["nan_cells"] == 7 and c["correlation"]["cifar10"]["n"] == ok.sum()
+    dropped = stats.kendalltau(v[ok], acc[ok]).statistic
+    assert c["correlation"]["cifar10"]["kendall"] == pytest.approx(dropped, abs=1e-12)
+    last = stats.kendalltau(np.where(ok, v, -np.inf), acc).statistic
+    assert c["correlation_nan_last"]["cifar10"]["kendall"] == pytest.approx(last, abs=1e-12)
+    assert c["correlation_nan_last"]["cifar10"]["n"] == len(v)
+    assert "params@cifar10: 7 cells have no value (NaN)" in rep["markdown"]
+
+
 def test_cli_atlas_and_report(bench, tmp_path, capsys):
     from eigennas.cli import main
 

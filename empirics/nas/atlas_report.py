@@ -4,7 +4,10 @@ For every score column and every dataset's 200-epoch test accuracy:
 
 * Spearman ρ and Kendall τ-b over all cells whose value is in the table (``search.correlate``,
   percentile bootstrap CIs over resampled cells), beside the full-space Kendall τ reported by
-  AZ-NAS (Lee & Ham, CVPR 2024, Table 1) for the peers;
+  AZ-NAS (Lee & Ham, CVPR 2024, Table 1) for the peers. ``correlate`` leaves NaN scores out (e.g. the
+  trace-normalized λ_min of a cell whose output is identically zero, tr K = 0); for a column with NaN
+  values the report also gives ρ and τ with NaN ranked last (``correlation_nan_last``), the rule the
+  searches use;
 * P-S(N) for N = 10, 100, 1000, 3000: R draws of N distinct cells (draw r uses
   ``default_rng([seed, r])``, as ``search.sample_search``), the argmax of the score (first maximum in
   draw order, NaN as −∞), mean ± std (ddof 0) of the chosen cells' test accuracy, the best accuracy
@@ -127,6 +130,12 @@ def atlas_report(
             "dataset": _column_dataset(t.meta, name),
         }
         c["correlation"] = correlate(vals[pool], {ds: a[pool] for ds, a in accs.items()}, n_boot=n_boot, seed=seed)
+        c["nan_cells"] = int(np.isnan(vals[pool]).sum())
+        if c["nan_cells"]:
+            c["correlation_nan_last"] = correlate(
+                np.where(np.isnan(vals[pool]), -np.inf, vals[pool]), {ds: a[pool] for ds, a in accs.items()},
+                n_boot=n_boot, seed=seed,
+            )
         c["search"] = {str(n): _search(vals, pool, accs, n, repeats, seed) for n in ns}
         order = pool[np.lexsort((pool, -np.where(np.isnan(vals[pool]), -np.inf, vals[pool])))]
         c["shortcut_free_top10"] = float(free[order[:10]].mean())
@@ -209,6 +218,20 @@ def _markdown(rep: dict[str, Any]) -> str:
         L.append(f"| {name} | {c['cells']} | {'yes' if c['complete'] else 'no'} | {rho} | {tau} |")
     for k, v in rep["peers_kendall"].items():
         L.append(f"| *{k}* | 15625 | | | | | {' | '.join(_f(x) for x in v.values())} |")
+    for name, c in cols.items():
+        if not c.get("nan_cells"):
+            continue
+        cr, nl = c["correlation"], c["correlation_nan_last"]
+        L.append("")
+        L.append(
+            f"{name}: {c['nan_cells']} cells have no value (NaN) and are left out above "
+            f"(n = {cr['cifar10']['n']} on C10). With NaN ranked last, as the searches rank it: ρ "
+            + " / ".join(_f(nl[d]["spearman"]) for d in DATASETS)
+            + ", τ "
+            + " / ".join(f"{_f(nl[d]['kendall'])} [{_f(nl[d]['kendall_lo'])}, {_f(nl[d]['kendall_hi'])}]"
+                         for d in DATASETS)
+            + f" (n = {nl['cifar10']['n']} on C10)."
+        )
     for name, c in cols.items():
         if c["complete"] or not c.get("same_cells_kendall"):
             continue
