@@ -129,15 +129,14 @@ def atlas_report(
             "classes": int(len(np.unique(t.classes[done]))),
             "dataset": _column_dataset(t.meta, name),
         }
-        c["correlation"] = correlate(vals[pool], {ds: a[pool] for ds, a in accs.items()}, n_boot=n_boot, seed=seed)
+        pool_accs = {ds: a[pool] for ds, a in accs.items()}
+        nan_last = np.where(np.isnan(vals[pool]), -np.inf, vals[pool])  # the searches' ranking rule
+        c["correlation"] = correlate(vals[pool], pool_accs, n_boot=n_boot, seed=seed)
         c["nan_cells"] = int(np.isnan(vals[pool]).sum())
         if c["nan_cells"]:
-            c["correlation_nan_last"] = correlate(
-                np.where(np.isnan(vals[pool]), -np.inf, vals[pool]), {ds: a[pool] for ds, a in accs.items()},
-                n_boot=n_boot, seed=seed,
-            )
+            c["correlation_nan_last"] = correlate(nan_last, pool_accs, n_boot=n_boot, seed=seed)
         c["search"] = {str(n): _search(vals, pool, accs, n, repeats, seed) for n in ns}
-        order = pool[np.lexsort((pool, -np.where(np.isnan(vals[pool]), -np.inf, vals[pool])))]
+        order = pool[np.lexsort((pool, -nan_last))]
         c["shortcut_free_top10"] = float(free[order[:10]].mean())
         c["shortcut_free_top100"] = float(free[order[:100]].mean())
         cols[name] = c
